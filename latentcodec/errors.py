@@ -1,0 +1,18 @@
+"""The exceptions latentcodec raises for bad input.
+
+Every problem with bytes handed to a decoder (a corrupt, truncated, foreign or
+future-version stream, or a file for a model that is not installed) raises
+:class:`BitstreamError`, with a message that says what is wrong and where.
+"""
+
+
+class BitstreamError(ValueError):
+    """The bytes cannot be decoded: corrupt, truncated, foreign or unsupported."""
+
+
+class IncompleteStreamError(BitstreamError):
+    """A streaming decoder needs more input before it can go on.
+
+    Raised only by decoders whose input is still open; nothing was consumed,
+    so feed more bytes and call again.
+    """
