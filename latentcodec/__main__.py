@@ -1,0 +1,5 @@
+import sys
+
+from latentcodec.cli import main
+
+sys.exit(main())

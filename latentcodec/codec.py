@@ -1,0 +1,58 @@
+"""What every codec is to the rest of the library: media in, container out.
+
+A codec turns media into a metadata dict and a sequence of chunk payloads,
+and back. Chunks are produced and consumed lazily, so codecs that stream
+(audio, video, tiled images) never hold a whole file.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+from latentcodec.container import ContainerReader, ContainerWriter, Header, pack, unpack
+from latentcodec.errors import BitstreamError
+
+
+class Codec:
+    name: str  # registry name, written to every header
+    weights_hash: str  # identity of the weights; a stream only decodes with the same
+
+    def encode_chunks(self, media: Any) -> tuple[dict, Iterator[bytes]]:
+        raise NotImplementedError
+
+    def decode_chunks(self, meta: dict, chunks: Iterable[bytes]) -> Any:
+        """Must raise BitstreamError (never anything else) for streams it cannot decode."""
+        raise NotImplementedError
+
+    def header(self, meta: dict) -> Header:
+        return Header(self.name, self.weights_hash, meta)
+
+    def check_header(self, header: Header) -> None:
+        if header.codec != self.name:
+            raise BitstreamError(f"stream is for codec {header.codec!r}, not {self.name!r}")
+        if header.weights != self.weights_hash:
+            raise BitstreamError(
+                f"stream was coded with weights {header.weights} of {self.name!r}; "
+                f"the installed weights are {self.weights_hash}"
+            )
+
+    def compress(self, media: Any) -> bytes:
+        meta, chunks = self.encode_chunks(media)
+        return pack(self.header(meta), chunks)
+
+    def decompress(self, data: bytes) -> Any:
+        header, chunks = unpack(data)
+        self.check_header(header)
+        return self.decode_chunks(header.meta, chunks)
+
+    def write(self, media: Any, stream) -> None:
+        """Streams the container to a binary file object."""
+        meta, chunks = self.encode_chunks(media)
+        writer = ContainerWriter(stream, self.header(meta))
+        for chunk in chunks:
+            writer.write_chunk(chunk)
+        writer.close()
+
+    def read(self, reader: ContainerReader) -> Any:
+        self.check_header(reader.header)
+        return self.decode_chunks(reader.header.meta, reader)

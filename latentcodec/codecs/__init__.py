@@ -1,0 +1,5 @@
+"""Modality codecs; importing this package registers them."""
+
+from latentcodec.codecs.lossless_image import LosslessImageCodec
+
+__all__ = ["LosslessImageCodec"]

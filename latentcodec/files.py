@@ -1,0 +1,50 @@
+"""File-level API: media file to ``.lc`` and back, never leaving a partial
+output behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from latentcodec import registry
+from latentcodec.container import ContainerReader
+from latentcodec.media import MEDIA
+
+
+@contextlib.contextmanager
+def atomic_write(path):
+    """A binary file that appears at ``path`` only if the block succeeds."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def encode_file(src, dst, model: str = "lossless-image") -> None:
+    """Encodes a media file with the installed codec ``model``."""
+    codec = registry.load(model)
+    read, _, _ = MEDIA[codec.modality]
+    media = read(src)
+    with atomic_write(dst) as f:
+        codec.write(media, f)
+
+
+def decode_file(src, dst) -> None:
+    """Decodes any ``.lc`` file with the codec its header names; the output
+    format follows ``dst``'s suffix."""
+    with open(src, "rb") as f:
+        reader = ContainerReader(f)
+        codec = registry.load_for(reader.header)
+        _, output_format, write = MEDIA[codec.modality]
+        fmt = output_format(dst)
+        media = codec.read(reader)
+    with atomic_write(dst) as out:
+        write(out, media, fmt)

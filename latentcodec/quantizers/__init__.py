@@ -1,0 +1,5 @@
+"""Quantizers shared by every modality, one per file."""
+
+from latentcodec.quantizers.uniform import UniformQuantizer
+
+__all__ = ["UniformQuantizer"]

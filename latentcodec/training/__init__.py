@@ -1,0 +1,1 @@
+"""Lightning training: rate-distortion modules, data modules, losses (see the open issues)."""
