@@ -69,8 +69,12 @@ def quantize_pmf(pmf: np.ndarray, precision: int = PRECISION) -> np.ndarray:
     total = 1 << precision
     if pmf.ndim != 1 or not 1 <= len(pmf) <= total or not np.isfinite(pmf).all() or (pmf < 0).any():
         raise ValueError("pmf must be a 1-D array of 1 to 2^precision finite, non-negative values")
-    mass = math.fsum(pmf)
-    scaled = pmf * (total / mass) if mass > 0 else np.full(len(pmf), total / len(pmf))
+    peak = pmf.max()
+    if peak > 0:
+        pmf = pmf / peak  # so neither tiny nor huge values overflow the scaling
+        scaled = pmf * (total / math.fsum(pmf))
+    else:
+        scaled = np.full(len(pmf), total / len(pmf))
     freq = np.maximum(np.floor(scaled).astype(np.int64), 1)
     excess = int(freq.sum()) - total
     if excess < 0:  # hand out the rounding loss by largest remainder
