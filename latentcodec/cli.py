@@ -8,6 +8,8 @@ import time
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 import latentcodec
 from latentcodec.container import ContainerReader
 from latentcodec.errors import BitstreamError
@@ -48,7 +50,6 @@ def _demo(args) -> None:
     """Codes the bundled photo through the public API and the coder directly."""
     import io
 
-    import numpy as np
     import torch
     from PIL import Image
 
@@ -95,7 +96,53 @@ def _demo(args) -> None:
           f"encode {n / te / 1e6:.1f} Msym/s, decode {n / td / 1e6:.1f} Msym/s; exact: {torch.equal(decoded, symbols)}")
 
 
+def _eval_rd(args) -> None:
+    from latentcodec.evaluation import rate_distortion as rd
+    from latentcodec.media import read_image
+    from latentcodec.training.image_data import image_files
+
+    images = [read_image(p) for p in image_files(args.folder)]
+    images = [np.stack([im] * 3, -1) if im.ndim == 2 else im[..., :3] for im in images]
+    curves = {}
+    for prefix in filter(None, args.models.split(",")):
+        curves[prefix] = [rd.codec_point(name, images) for name in rd.family(prefix)]
+    for name in filter(None, args.baselines.split(",")):
+        if name not in rd.BASELINES:
+            raise KeyError(f"unknown baseline {name!r}; choose from {', '.join(rd.BASELINES)}")
+        curves[name] = rd.baseline_curve(name, images)
+    print(f"{len(images)} images from {args.folder}; bpp from real file sizes, means over images")
+    for name, curve in curves.items():
+        print(f"\n{name}\n  {'setting':<28}{'bpp':>8}{'PSNR':>9}{'MS-SSIM':>9}")
+        for p in curve:
+            print(f"  {p.setting:<28}{p.bpp:>8.4f}{p.psnr:>9.3f}{p.ms_ssim:>9.4f}")
+    ours = [n for n in curves if n not in rd.BASELINES]
+    anchors = [n for n in curves if n in rd.BASELINES]
+    for metric in ("psnr", "ms_ssim"):
+        for (test, anchor), value in rd.bd_rates(curves, ours, anchors, metric).items():
+            print(f"BD-rate ({metric}) {test} vs {anchor}: {value:+.2f}%")
+    if args.plot:
+        limit = 1.5 * max((p.bpp for n in ours for p in curves[n]), default=float("inf"))
+        rd.plot(curves, args.plot, max_bpp=limit)
+        print(f"plot: {args.plot}")
+
+
+def _train(args) -> None:
+    from latentcodec.training.cli import train
+
+    train(args.lightning_args)
+
+
+def _export(args) -> None:
+    from latentcodec.training.cli import export
+
+    export(args.checkpoint, args.output, **({"trained_on": args.trained_on} if args.trained_on else {}))
+    print(f"{args.checkpoint} -> {args.output}")
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # LightningCLI owns everything after `train`
+        return _train(argparse.Namespace(lightning_args=argv[1:])) or 0
     parser = argparse.ArgumentParser(prog="latentcodec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("encode", help="encode a media file to .lc")
@@ -112,6 +159,20 @@ def main(argv=None) -> int:
     p.set_defaults(run=_info)
     sub.add_parser("models", help="installed codecs").set_defaults(run=_models)
     sub.add_parser("demo", help="code the bundled photo and print sizes and speed").set_defaults(run=_demo)
+    p = sub.add_parser("eval", help="measure codecs against classic peers")
+    kinds = p.add_subparsers(dest="kind", required=True)
+    p = kinds.add_parser("rd", help="rate-distortion of images: our models vs JPEG/WebP/AVIF, BD-rates, plot")
+    p.add_argument("folder", help="folder of test images")
+    p.add_argument("--models", default="", help="comma-separated codec names or families (NAME for NAME-q1..qN)")
+    p.add_argument("--baselines", default="jpeg,webp,avif", help="comma-separated: jpeg, webp, avif")
+    p.add_argument("--plot", help="write the rate-distortion curves to this PNG")
+    p.set_defaults(run=_eval_rd)
+    sub.add_parser("train", help="train a model: `latentcodec train fit --config configs/NAME.yaml` (LightningCLI)")
+    p = sub.add_parser("export", help="write a training checkpoint's model as pretrained weights")
+    p.add_argument("checkpoint")
+    p.add_argument("output", help="NAME.safetensors; put it in pretrained/ to install it as codec NAME")
+    p.add_argument("--trained-on", help="a line for the model card")
+    p.set_defaults(run=_export)
     args = parser.parse_args(argv)
     try:
         args.run(args)

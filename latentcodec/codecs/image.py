@@ -1,0 +1,141 @@
+"""Learned image codecs: a trained image model plus padding, tiling and the
+weights' identity, registered under the name of its weight file.
+
+Weights are safetensors files in ``pretrained/`` (or ``$LATENTCODEC_PRETRAINED``),
+with the architecture in their metadata; nothing is unpickled. Parameters may
+be stored in fp16; integer tables and buffers are kept exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from latentcodec.codec import Codec
+from latentcodec.codecs.image_models import IMAGE_MODELS, ImageModel
+from latentcodec.entropy import RangeDecoder, RangeEncoder
+from latentcodec.errors import BitstreamError
+from latentcodec.registry import register_codec
+
+TILE = 1024  # larger images are coded in independent tiles, bounding memory
+MAX_PIXELS = 1 << 28
+
+
+def pretrained_dirs() -> list[Path]:
+    dirs = [Path(__file__).resolve().parents[2] / "pretrained"]
+    if os.environ.get("LATENTCODEC_PRETRAINED"):
+        dirs.insert(0, Path(os.environ["LATENTCODEC_PRETRAINED"]))
+    return [d for d in dirs if d.is_dir()]
+
+
+def save_weights(model: ImageModel, path, architecture: str, **info) -> None:
+    """Parameters as fp16, everything else (tables, GDN buffers) as is."""
+    params = {name for name, _ in model.named_parameters()}
+    state = {k: (v.half() if k in params else v).contiguous() for k, v in model.state_dict().items()}
+    meta = {"architecture": architecture, "n": str(model.n), "m": str(model.m), "info": json.dumps(info)}
+    save_file(state, str(path), metadata=meta)
+
+
+def read_metadata(path) -> dict:
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("architecture") not in IMAGE_MODELS:
+        raise ValueError(f"{path}: not a latentcodec image model (architecture {meta.get('architecture')!r})")
+    return meta
+
+
+def load_weights(model: ImageModel, path) -> None:
+    with safe_open(str(path), "pt") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    reference = model.state_dict()
+    state = {k: v.to(reference[k].dtype) if k in reference and v.is_floating_point() else v for k, v in state.items()}
+    model.load_state_dict(state)
+
+
+def load_model(path) -> ImageModel:
+    meta = read_metadata(path)
+    model = IMAGE_MODELS[meta["architecture"]](int(meta["n"]), int(meta["m"]))
+    load_weights(model, path)
+    return model.eval()
+
+
+class ImageCodec(Codec):
+    """RGB (or grayscale, coded as RGB) uint8 images through a learned model."""
+
+    modality = "image"
+
+    def __init__(self, name: str, model: ImageModel, weights_hash: str, info: dict | None = None):
+        self.name, self.model, self.weights_hash, self.info = name, model.eval(), weights_hash, info or {}
+
+    @classmethod
+    def from_file(cls, path) -> "ImageCodec":
+        path = Path(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return cls(path.stem, load_model(path), digest, json.loads(read_metadata(path).get("info", "{}")))
+
+    def _tiles(self, h: int, w: int) -> Iterator[tuple[int, int, int, int]]:
+        for top in range(0, h, TILE):
+            for left in range(0, w, TILE):
+                yield top, left, min(TILE, h - top), min(TILE, w - left)
+
+    @torch.no_grad()
+    def encode_chunks(self, image) -> tuple[dict, Iterator[bytes]]:
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or 0 in image.shape:
+            raise ValueError(f"expected a non-empty uint8 image [H, W] or [H, W, 3], got {image.dtype} {image.shape}")
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        if channels not in (1, 3):
+            raise ValueError(f"{self.name} codes RGB or grayscale images; this one has {channels} channels "
+                             "(drop the alpha channel, or use the lossless-image codec)")
+        rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+        h, w = rgb.shape[:2]
+        align = self.model.alignment
+
+        def chunks():
+            for top, left, th, tw in self._tiles(h, w):
+                x = torch.from_numpy(np.ascontiguousarray(rgb[top : top + th, left : left + tw])).permute(2, 0, 1)[None].float() / 255
+                x = torch.nn.functional.pad(x, (0, -tw % align, 0, -th % align), mode="replicate")
+                encoder = RangeEncoder()
+                self.model.encode(encoder, x)
+                yield encoder.flush()
+
+        return {"height": h, "width": w, "channels": channels}, chunks()
+
+    @torch.no_grad()
+    def decode_chunks(self, meta: dict, chunks: Iterable[bytes]) -> np.ndarray:
+        try:
+            h, w, channels = (int(meta[k]) for k in ("height", "width", "channels"))
+        except (KeyError, TypeError, ValueError):
+            raise BitstreamError(f"image metadata is missing or malformed: {meta}") from None
+        if not (h > 0 and w > 0 and channels in (1, 3) and h * w <= MAX_PIXELS):
+            raise BitstreamError(f"image metadata is out of range: {h}x{w}x{channels}")
+        out = np.empty((h, w, 3), dtype=np.uint8)
+        chunks = iter(chunks)
+        align = self.model.alignment
+        for index, (top, left, th, tw) in enumerate(self._tiles(h, w)):
+            chunk = next(chunks, None)
+            if chunk is None:
+                raise BitstreamError(f"stream ends after {index} tiles; the image has more")
+            x_hat = self.model.decode(RangeDecoder(chunk), th + (-th % align), tw + (-tw % align))
+            tile = (x_hat[0, :, :th, :tw].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            out[top : top + th, left : left + tw] = tile
+        if next(chunks, None) is not None:
+            raise BitstreamError("stream has more tiles than the image")
+        return out[..., 0] if channels == 1 else out
+
+
+def register_pretrained() -> None:
+    for directory in pretrained_dirs():
+        for path in sorted(directory.glob("*.safetensors")):
+            register_codec(path.stem)(lambda path=path: ImageCodec.from_file(path))
+
+
+register_pretrained()

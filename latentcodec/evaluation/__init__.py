@@ -1,0 +1,1 @@
+"""Measurement against real peers: real file sizes, never estimated bits."""

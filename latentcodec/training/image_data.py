@@ -1,0 +1,102 @@
+"""Image folders as training data: random crops of photos held in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from latentcodec.media import read_image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm", ".tif", ".tiff"}
+
+
+def image_files(folder) -> list[Path]:
+    files = sorted(p for p in Path(folder).expanduser().iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images in {folder}")
+    return files
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] -> float [3, H, W] in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
+
+
+class RandomCrops(Dataset):
+    """``crops_per_image`` random crops (with flips) of each photo per epoch.
+
+    Photos are decoded once: a training set of tens of photos fits in memory,
+    and decoding PNGs every step would cost more than the model on a CPU.
+    """
+
+    def __init__(self, folder, crop: int = 128, crops_per_image: int = 64):
+        self.images = [read_image(p) for p in image_files(folder)]
+        self.images = [im for im in self.images if im.ndim == 3 and im.shape[2] == 3 and min(im.shape[:2]) >= crop]
+        if not self.images:
+            raise ValueError(f"no RGB image in {folder} is at least {crop}x{crop}")
+        self.crop, self.crops_per_image = crop, crops_per_image
+
+    def __len__(self) -> int:
+        return len(self.images) * self.crops_per_image
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image = self.images[index // self.crops_per_image]
+        h, w = image.shape[:2]
+        top, left = np.random.randint(0, h - self.crop + 1), np.random.randint(0, w - self.crop + 1)
+        patch = image[top : top + self.crop, left : left + self.crop]
+        if np.random.rand() < 0.5:
+            patch = patch[:, ::-1]
+        return to_tensor(patch)
+
+
+class PaddedImages(Dataset):
+    """Whole images, padded (replicate) to a multiple of ``alignment``."""
+
+    def __init__(self, folder, alignment: int = 64, max_side: int = 512):
+        self.files, self.alignment, self.max_side = image_files(folder), alignment, max_side
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image = read_image(self.files[index])
+        image = np.stack([image] * 3, -1) if image.ndim == 2 else image[..., :3]
+        x = to_tensor(image[: self.max_side, : self.max_side])
+        return pad(x[None], self.alignment)[0]
+
+
+def pad(x: torch.Tensor, alignment: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, -w % alignment, 0, -h % alignment), mode="replicate")
+
+
+class ImageFolderData(L.LightningDataModule):
+    def __init__(
+        self,
+        train_dir: str = "~/.cache/latentcodec/data/images/train",
+        val_dir: str | None = "~/.cache/latentcodec/data/images/eval",
+        crop: int = 128,
+        crops_per_image: int = 64,
+        batch_size: int = 8,
+        num_workers: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+
+    def setup(self, stage: str | None = None):
+        self.train_set = RandomCrops(self.hparams.train_dir, self.hparams.crop, self.hparams.crops_per_image)
+        self.val_set = PaddedImages(self.hparams.val_dir) if self.hparams.val_dir else None
+
+    def train_dataloader(self):
+        return DataLoader(
+            self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
+            num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0,
+        )
+
+    def val_dataloader(self):
+        return DataLoader(self.val_set, batch_size=1) if self.val_set else []
