@@ -155,7 +155,10 @@ void lc_decoder_free(lc_decoder *d) {
 }
 
 lc_status lc_decoder_feed(lc_decoder *d, const uint8_t *data, size_t n, int last) {
-    if (d->pos > 0) { /* drop consumed bytes; no decode is in flight here */
+    /* Once the input is marked last the decoder may have read zero padding
+     * past it (pos > len), so nothing can be appended any more. */
+    if (d->last) return LC_ERR_ENDED;
+    if (d->pos > 0) { /* drop consumed bytes; pos <= len while input is open */
         memmove(d->buf, d->buf + d->pos, d->len - d->pos);
         d->len -= d->pos;
         d->base += d->pos;

@@ -24,7 +24,8 @@ typedef enum {
     LC_ERR_ZERO_FREQ,    /* encoder: symbol has zero probability in its table */
     LC_ERR_CORRUPT,      /* decoder: the bytes cannot come from a valid stream */
     LC_ERR_TRUNCATED,    /* decoder: the stream ended before the symbols did */
-    LC_ERR_OVERFLOW      /* decoder: a decoded value does not fit in int32 */
+    LC_ERR_OVERFLOW,     /* decoder: a decoded value does not fit in int32 */
+    LC_ERR_ENDED         /* decoder: input fed after input marked last */
 } lc_status;
 
 typedef struct {

@@ -196,6 +196,8 @@ static PyObject *Decoder_feed(Decoder *self, PyObject *args) {
     lc_status st = lc_decoder_feed(&self->dec, data.buf, (size_t)data.len, last);
     self->busy = 0;
     PyBuffer_Release(&data);
+    if (st == LC_ERR_ENDED)
+        return PyErr_Format(PyExc_ValueError, "cannot feed a range decoder whose input was marked last");
     if (st != LC_OK) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
