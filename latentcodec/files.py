@@ -28,9 +28,13 @@ def atomic_write(path):
         raise
 
 
-def encode_file(src, dst, model: str = "lossless-image") -> None:
-    """Encodes a media file with the installed codec ``model``."""
-    codec = registry.load(model)
+DEFAULT_IMAGE_MODEL = "mbt2018-mean-small"  # a family in pretrained/
+
+
+def encode_file(src, dst, model: str = DEFAULT_IMAGE_MODEL, quality: int | None = None) -> None:
+    """Encodes a media file with an installed codec, or a family's rate point
+    ``quality`` (see :func:`latentcodec.registry.resolve`)."""
+    codec = registry.load(registry.resolve(model, quality))
     read, _, _ = MEDIA[codec.modality]
     media = read(src)
     with atomic_write(dst) as f:

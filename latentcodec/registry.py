@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from latentcodec.codec import Codec
@@ -26,6 +27,27 @@ def register_codec(name: str):
 
 def available_codecs() -> list[str]:
     return sorted(_FACTORIES)
+
+
+def family(name: str) -> list[str]:
+    """Installed codecs named ``name-q<N>``, lowest quality first."""
+    members = [n for n in _FACTORIES if re.fullmatch(re.escape(name) + r"-q\d+", n)]
+    return sorted(members, key=lambda n: int(n.rsplit("-q", 1)[1]))
+
+
+def resolve(name: str, quality: int | None = None) -> str:
+    """``name`` itself, or member ``name-q<quality>`` of a family (its middle
+    quality when none is given)."""
+    if quality is None and name in _FACTORIES:
+        return name
+    members = family(name)
+    if not members:
+        raise KeyError(f"no codec {name!r} is installed; installed: {', '.join(available_codecs())}")
+    if quality is None:
+        return members[(len(members) - 1) // 2]
+    if f"{name}-q{quality}" not in members:
+        raise KeyError(f"{name!r} has no quality {quality}; it has {', '.join(n.rsplit('-q', 1)[1] for n in members)}")
+    return f"{name}-q{quality}"
 
 
 def load(name: str) -> Codec:

@@ -4,7 +4,6 @@ images, at real file sizes (whole ``.lc`` files, whole JPEG files)."""
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +42,23 @@ def msssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(ms_ssim(x, y, data_range=255.0))
 
 
+def jpeg_size_at_psnr(image: np.ndarray, target: float) -> float:
+    """Bytes Pillow's JPEG needs to reach ``target`` dB, interpolated between
+    the two quality settings around it."""
+    sizes, psnrs = [], []
+    for quality in range(5, 101):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+        sizes.append(buffer.tell())
+        psnrs.append(psnr(image, np.asarray(Image.open(buffer).convert("RGB"))))
+        if psnrs[-1] >= target:
+            break
+    if psnrs[-1] < target or len(psnrs) == 1:
+        return float(sizes[-1])
+    (s0, s1), (p0, p1) = sizes[-2:], psnrs[-2:]
+    return s0 + (s1 - s0) * (target - p0) / (p1 - p0) if p1 > p0 else float(s1)
+
+
 def _point(setting: str, images: list[np.ndarray], coded: list[tuple[int, np.ndarray]]) -> RdPoint:
     bpp = [8 * size / (im.shape[0] * im.shape[1]) for im, (size, _) in zip(images, coded)]
     return RdPoint(
@@ -73,14 +89,6 @@ def codec_point(name: str, images: list[np.ndarray]) -> RdPoint:
         data = codec.compress(image)
         coded.append((len(data), registry.decompress(data)))
     return _point(name, images, coded)
-
-
-def family(prefix: str) -> list[str]:
-    """Installed codecs named ``prefix`` or ``prefix-q<N>``, by quality."""
-    names = [n for n in registry.available_codecs() if re.fullmatch(re.escape(prefix) + r"(-q\d+)?", n)]
-    if not names:
-        raise KeyError(f"no installed codec is named {prefix!r} or {prefix}-q<N>")
-    return sorted(names, key=lambda n: int(n.rsplit("-q", 1)[1]) if "-q" in n else 0)
 
 
 def bd_rates(curves: dict[str, list[RdPoint]], ours: list[str], anchors: list[str], metric: str = "psnr") -> dict:
