@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
+from pathlib import Path
+
 import torch
 
 from latentcodec.training.image_data import ImageFolderData
@@ -12,7 +16,8 @@ def train(argv: list[str]) -> None:
     """``latentcodec train fit --config configs/NAME.yaml`` and LightningCLI's other verbs."""
     from lightning.pytorch.cli import LightningCLI
 
-    LightningCLI(RateDistortion, ImageFolderData, args=argv, save_config_kwargs={"overwrite": True})
+    sys.argv = [f"{Path(sys.argv[0]).name} train", *argv]  # LightningCLI parses sys.argv
+    LightningCLI(RateDistortion, ImageFolderData, save_config_kwargs={"overwrite": True})
 
 
 def export(checkpoint: str, output: str, **card) -> None:
@@ -20,7 +25,8 @@ def export(checkpoint: str, output: str, **card) -> None:
     from latentcodec.codecs.image import save_weights
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    hp = state["hyper_parameters"]
+    accepted = inspect.signature(RateDistortion).parameters  # LightningCLI adds keys of its own
+    hp = {k: v for k, v in state["hyper_parameters"].items() if k in accepted}
     module = RateDistortion(**hp)
     module.load_state_dict(state["state_dict"])
     info = {"lmbda": hp["lmbda"], "distortion": hp["distortion"], "steps": state["global_step"]} | card
