@@ -24,6 +24,7 @@ def test_encode_info_decode(tmp_path, png, capsys):
     assert main(["decode", str(lc), str(out)]) == 0
     assert np.array_equal(read_image(out), read_image(png))
     assert sorted(os.listdir(tmp_path)) == ["out.png", "photo.lc", "photo.png"]  # no temporary files left
+    assert lc.stat().st_mode & 0o777 == png.stat().st_mode & 0o777  # permissions as open() gives
 
 
 @pytest.mark.parametrize(
