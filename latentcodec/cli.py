@@ -129,7 +129,7 @@ def _eval_rd(args) -> None:
     curves = {}
     for prefix in filter(None, args.models.split(",")):
         names = registry.family(prefix) or [registry.resolve(prefix)]
-        curves[prefix] = [rd.codec_point(name, images) for name in names]
+        curves[prefix] = [rd.codec_point(registry.load(name), images) for name in names]
     for name in filter(None, args.baselines.split(",")):
         if name not in rd.BASELINES:
             raise KeyError(f"unknown baseline {name!r}; choose from {', '.join(rd.BASELINES)}")
@@ -150,23 +150,20 @@ def _eval_rd(args) -> None:
         print(f"plot: {args.plot}")
 
 
-def _train(args) -> None:
-    from latentcodec.training.cli import train
-
-    train(args.lightning_args)
-
-
 def _export(args) -> None:
     from latentcodec.training.cli import export
 
-    export(args.checkpoint, args.output, **({"trained_on": args.trained_on} if args.trained_on else {}))
-    print(f"{args.checkpoint} -> {args.output}")
+    info = export(args.checkpoint, args.output, measure_on=args.measure_on)
+    print(f"{args.checkpoint} -> {args.output}: {info}")
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # LightningCLI owns everything after `train`
-        return _train(argparse.Namespace(lightning_args=argv[1:])) or 0
+        from latentcodec.training.cli import train
+
+        train(argv[1:])
+        return 0
     parser = argparse.ArgumentParser(prog="latentcodec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("encode", help="encode a media file to .lc")
@@ -197,7 +194,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("export", help="write a training checkpoint's model as pretrained weights")
     p.add_argument("checkpoint")
     p.add_argument("output", help="NAME.safetensors; put it in pretrained/ to install it as codec NAME")
-    p.add_argument("--trained-on", help="a line for the model card")
+    p.add_argument("--measure-on", help="folder of images: store the measured bpp and PSNR in the weights")
     p.set_defaults(run=_export)
     args = parser.parse_args(argv)
     try:

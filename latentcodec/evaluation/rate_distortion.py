@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from pytorch_msssim import ms_ssim
 
-from latentcodec import registry
+from latentcodec.codec import Codec
 from latentcodec.evaluation.bd_rate import bd_rate
 
 # Pillow format and the quality settings swept, low to high
@@ -82,13 +82,12 @@ def baseline_curve(name: str, images: list[np.ndarray]) -> list[RdPoint]:
     return curve
 
 
-def codec_point(name: str, images: list[np.ndarray]) -> RdPoint:
-    codec = registry.load(name)
+def codec_point(codec: Codec, images: list[np.ndarray]) -> RdPoint:
     coded = []
     for image in images:
         data = codec.compress(image)
-        coded.append((len(data), registry.decompress(data)))
-    return _point(name, images, coded)
+        coded.append((len(data), codec.decompress(data)))
+    return _point(codec.name, images, coded)
 
 
 def bd_rates(curves: dict[str, list[RdPoint]], ours: list[str], anchors: list[str], metric: str = "psnr") -> dict:

@@ -20,14 +20,28 @@ def train(argv: list[str]) -> None:
     LightningCLI(RateDistortion, ImageFolderData, save_config_kwargs={"overwrite": True})
 
 
-def export(checkpoint: str, output: str, **card) -> None:
-    """Writes a training checkpoint's model as a safetensors weight file."""
-    from latentcodec.codecs.image import save_weights
+def export(checkpoint: str, output: str, measure_on: str | None = None) -> dict:
+    """Writes a training checkpoint's model as a safetensors weight file; with
+    ``measure_on``, first measures the weights as shipped (fp16) on a folder of
+    images by real coding and stores mean bpp and PSNR with them."""
+    from latentcodec.codecs.image import ImageCodec, save_weights
+    from latentcodec.evaluation.rate_distortion import codec_point
+    from latentcodec.media import read_image
+    from latentcodec.training.image_data import image_files
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     accepted = inspect.signature(RateDistortion).parameters  # LightningCLI adds keys of its own
     hp = {k: v for k, v in state["hyper_parameters"].items() if k in accepted}
     module = RateDistortion(**hp)
     module.load_state_dict(state["state_dict"])
-    info = {"lmbda": hp["lmbda"], "distortion": hp["distortion"], "steps": state["global_step"]} | card
-    save_weights(module.model.eval(), output, hp["model"], **info)
+    model = module.model.eval()
+    with torch.no_grad():
+        for p in model.parameters():  # what save_weights keeps
+            p.copy_(p.half().float())
+    info = {"lmbda": hp["lmbda"], "distortion": hp["distortion"], "steps": state["global_step"]}
+    if measure_on:
+        images = [read_image(p)[..., :3] for p in image_files(measure_on)]
+        point = codec_point(ImageCodec(Path(output).stem, model, "unsaved"), images)
+        info |= {"bpp": round(point.bpp, 4), "psnr": round(point.psnr, 3), "ms_ssim": round(point.ms_ssim, 4), "measured_on": str(measure_on)}
+    save_weights(model, output, hp["model"], **info)
+    return info
