@@ -24,7 +24,7 @@ def image_files(folder) -> list[Path]:
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 [H, W, 3] -> float [3, H, W] in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
+    return torch.from_numpy(image.copy()).permute(2, 0, 1).float() / 255  # decoded images are read-only
 
 
 class RandomCrops(Dataset):
