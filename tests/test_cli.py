@@ -67,3 +67,14 @@ def test_demo_runs(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "exact round trip: True" in out and "exact: True" in out
+
+
+def test_file_for_a_model_that_is_not_installed(tmp_path, capsys):
+    from latentcodec.container import Header, pack
+
+    lc = tmp_path / "other.lc"
+    lc.write_bytes(pack(Header("someone-elses-model-q9", "0123456789abcdef", {"height": 8, "width": 8}), [b"\0" * 8]))
+    assert main(["decode", str(lc), str(tmp_path / "out.png")]) == 1
+    err = capsys.readouterr().err
+    assert "needs codec 'someone-elses-model-q9', which is not installed" in err and err.count("\n") == 1
+    assert not (tmp_path / "out.png").exists()

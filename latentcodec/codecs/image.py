@@ -20,7 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from latentcodec.codec import Codec
-from latentcodec.codecs.image_models import IMAGE_MODELS, ImageModel
+from latentcodec.codecs.image_models import IMAGE_MODELS, ImageModel, pad, to_tensor
 from latentcodec.entropy import RangeDecoder, RangeEncoder
 from latentcodec.errors import BitstreamError
 from latentcodec.registry import register_codec
@@ -101,8 +101,7 @@ class ImageCodec(Codec):
 
         def chunks():
             for top, left, th, tw in self._tiles(h, w):
-                x = torch.from_numpy(np.ascontiguousarray(rgb[top : top + th, left : left + tw])).permute(2, 0, 1)[None].float() / 255
-                x = torch.nn.functional.pad(x, (0, -tw % align, 0, -th % align), mode="replicate")
+                x = pad(to_tensor(rgb[top : top + th, left : left + tw])[None], align)
                 encoder = RangeEncoder()
                 self.model.encode(encoder, x)
                 yield encoder.flush()

@@ -10,13 +10,26 @@ channel-wise context model).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from compressai.layers import GDN
 from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
 from latentcodec.entropy import FactorizedPrior, GaussianConditional, RangeDecoder, RangeEncoder
 from latentcodec.quantizers import UniformQuantizer
+
+
+def to_tensor(image: np.ndarray) -> Tensor:
+    """uint8 [H, W, 3] -> float [3, H, W] in [0, 1]."""
+    return torch.from_numpy(image.copy()).permute(2, 0, 1).float() / 255  # decoded images are read-only
+
+
+def pad(x: Tensor, alignment: int) -> Tensor:
+    """Replicate-pads [..., H, W] on the bottom and right to multiples of ``alignment``."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, -w % alignment, 0, -h % alignment), mode="replicate")
 
 
 def analysis_transform(n: int, m: int) -> nn.Sequential:

@@ -7,9 +7,9 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from latentcodec.codecs.image_models import pad, to_tensor
 from latentcodec.media import read_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm", ".tif", ".tiff"}
@@ -20,11 +20,6 @@ def image_files(folder) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"no images in {folder}")
     return files
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 [H, W, 3] -> float [3, H, W] in [0, 1]."""
-    return torch.from_numpy(image.copy()).permute(2, 0, 1).float() / 255  # decoded images are read-only
 
 
 class RandomCrops(Dataset):
@@ -68,11 +63,6 @@ class PaddedImages(Dataset):
         image = np.stack([image] * 3, -1) if image.ndim == 2 else image[..., :3]
         x = to_tensor(image[: self.max_side, : self.max_side])
         return pad(x[None], self.alignment)[0]
-
-
-def pad(x: torch.Tensor, alignment: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    return F.pad(x, (0, -w % alignment, 0, -h % alignment), mode="replicate")
 
 
 class ImageFolderData(L.LightningDataModule):
