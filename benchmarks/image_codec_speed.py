@@ -3,7 +3,7 @@
 Three rows, all in this process on the same image: CompressAI's
 MeanScaleHyperprior(N=128, M=192) with its own rANS coder, the same
 architecture with the same weights through latentcodec's coder and
-container, and latentcodec's shipped default model if one is installed.
+container, and latentcodec's default pretrained model.
 Medians of --repeats runs. Untrained weights time the same as trained ones.
 
     python benchmarks/image_codec_speed.py [--repeats 5] [--threads 2]
@@ -21,8 +21,11 @@ from PIL import Image
 from skimage import data
 
 import latentcodec
+from latentcodec import registry
 from latentcodec.codecs.compressai_interop import from_compressai
 from latentcodec.codecs.image import ImageCodec
+from latentcodec.codecs.image_models import to_tensor
+from latentcodec.files import DEFAULT_IMAGE_MODEL
 
 
 def median_time(fn, repeats: int) -> float:
@@ -41,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     image = np.asarray(Image.fromarray(data.astronaut()).resize((768, 512), Image.LANCZOS))
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    x = to_tensor(image)[None]
 
     torch.manual_seed(0)
     theirs = CompressAIMeanScale(128, 192).eval()
@@ -57,10 +60,9 @@ def main() -> None:
         ("CompressAI MeanScaleHyperprior(128,192), rANS", compressai_round_trip),
         ("latentcodec, same weights (128,192)", lambda: ours_same.decompress(ours_same.compress(image))),
     ]
-    shipped = [n for n in latentcodec.available_codecs() if n != "lossless-image"]
-    if shipped:
-        default = latentcodec.load(sorted(shipped)[len(shipped) // 2])
-        rows.append((f"latentcodec shipped {default.name}", lambda: default.decompress(default.compress(image))))
+    if registry.family(DEFAULT_IMAGE_MODEL):
+        default = latentcodec.load(registry.resolve(DEFAULT_IMAGE_MODEL))
+        rows.append((f"latentcodec default {default.name}", lambda: default.decompress(default.compress(image))))
     for _, fn in rows:  # warm-up
         fn()
     print(f"768x512 photo, encode+decode, median of {args.repeats}, {args.threads} threads")

@@ -1,0 +1,62 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import latentcodec
+from latentcodec import registry
+from latentcodec.codecs.image import pretrained_dirs
+from latentcodec.files import DEFAULT_IMAGE_MODEL
+
+WEIGHTS = sorted(p for d in pretrained_dirs() for p in d.glob("*.safetensors"))
+
+
+def test_pretrained_weights_are_small_and_carded():
+    assert WEIGHTS, "no pretrained weights shipped"
+    assert sum(p.stat().st_size for p in WEIGHTS) < 40e6
+    for path in WEIGHTS:
+        assert path.stat().st_size < 4.5e6, path
+        card = path.with_suffix(".md").read_text()
+        for section in ("Training data", "Training", "Measured"):
+            assert f"## {section}" in card, (path, section)
+
+
+def test_default_family_has_rate_points_in_order(photo):
+    names = registry.family(DEFAULT_IMAGE_MODEL)
+    assert len(names) >= 4
+    sizes, errors = [], []
+    for name in names:
+        codec = latentcodec.load(name)
+        data = codec.compress(photo)
+        decoded = latentcodec.decompress(data)
+        sizes.append(len(data))
+        errors.append(np.mean((decoded.astype(float) - photo) ** 2))
+    assert sizes == sorted(sizes) and errors == sorted(errors, reverse=True)
+
+
+def test_decoding_in_a_fresh_process_gives_identical_pixels(tmp_path, photo):
+    from PIL import Image
+
+    Image.fromarray(photo).save(tmp_path / "in.png")
+    latentcodec.encode_file(tmp_path / "in.png", tmp_path / "photo.lc")
+    latentcodec.decode_file(tmp_path / "photo.lc", tmp_path / "here.png")
+    code = "import latentcodec, sys; latentcodec.decode_file(sys.argv[1], sys.argv[2])"
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "photo.lc"), str(tmp_path / "there.png")], check=True)
+    here, there = (np.asarray(Image.open(tmp_path / n)) for n in ("here.png", "there.png"))
+    assert np.array_equal(here, there)
+
+
+@pytest.mark.parametrize("quality", [None, 1])
+def test_cli_quality_picks_a_rate_point(tmp_path, photo, quality):
+    from PIL import Image
+
+    from latentcodec.cli import main
+
+    Image.fromarray(photo).save(tmp_path / "in.png")
+    extra = [] if quality is None else ["--quality", str(quality)]
+    assert main(["encode", str(tmp_path / "in.png"), str(tmp_path / "out.lc"), *extra]) == 0
+    header = latentcodec.container.unpack((tmp_path / "out.lc").read_bytes())[0]
+    assert header.codec == registry.resolve(DEFAULT_IMAGE_MODEL, quality)
+    assert main(["encode", str(tmp_path / "in.png"), str(tmp_path / "x.lc"), "--quality", "99"]) == 1
+    assert not (tmp_path / "x.lc").exists()
