@@ -61,10 +61,10 @@ def load(name: str) -> Codec:
 
 def load_for(header) -> Codec:
     """The installed codec that reads a stream with this header, or BitstreamError."""
-    try:
-        codec = load(header.codec)
-    except KeyError as e:
-        raise BitstreamError(f"stream needs codec {header.codec!r}, which is not installed ({e.args[0]})") from None
+    if header.codec not in _FACTORIES:
+        installed = ", ".join(available_codecs())
+        raise BitstreamError(f"stream needs codec {header.codec!r}, which is not installed (installed: {installed})")
+    codec = load(header.codec)
     codec.check_header(header)
     return codec
 

@@ -225,3 +225,12 @@ def test_random_bytes_decode_or_raise_bitstream_error(data, n, last):
         assert decoder.decode_with_indexes(indexes, *tables).shape == (n,)
     except BitstreamError:
         pass  # the one other allowed outcome (IncompleteStreamError included while not last)
+
+
+def test_a_finished_stream_is_read_exactly_three_bytes_past_its_end(compressai_tables):
+    """The flush writes one byte; the decoder's 32-bit window reads three zeros past it."""
+    symbols, indexes = latents(compressai_tables, 5000, seed=9)
+    data = encode(compressai_tables, symbols, indexes)
+    decoder = RangeDecoder(data)
+    decoder.decode_with_indexes(indexes, *compressai_tables)
+    assert decoder.position == len(data) + 3

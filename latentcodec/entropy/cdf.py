@@ -27,9 +27,6 @@ class CdfTables:
     def __iter__(self):
         return iter((self.cdfs, self.lengths, self.offsets))
 
-    def __len__(self) -> int:
-        return len(self.lengths)
-
     @classmethod
     def from_pmfs(cls, pmfs, tail_masses, offsets) -> "CdfTables":
         """One table per pmf; the tail mass becomes the escape symbol."""
