@@ -15,11 +15,10 @@ import torch
 
 import latentcodec
 from latentcodec import registry
+from latentcodec.codecs.image_models import pad, to_tensor
 from latentcodec.container import unpack
 from latentcodec.files import DEFAULT_IMAGE_MODEL
-from latentcodec.media import read_image
-from latentcodec.codecs.image_models import pad, to_tensor
-from latentcodec.training.image_data import image_files
+from latentcodec.media import image_files, read_image
 
 
 def main() -> None:

@@ -121,8 +121,7 @@ def _demo(args) -> None:
 
 def _eval_rd(args) -> None:
     from latentcodec.evaluation import rate_distortion as rd
-    from latentcodec.media import read_image
-    from latentcodec.training.image_data import image_files
+    from latentcodec.media import image_files, read_image
 
     images = [read_image(p) for p in image_files(args.folder)]
     images = [np.stack([im] * 3, -1) if im.ndim == 2 else im[..., :3] for im in images]

@@ -12,6 +12,16 @@ class MediaError(ValueError):
     """A media file cannot be read, or media cannot be written in the asked format."""
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm", ".tif", ".tiff"}
+
+
+def image_files(folder) -> list[Path]:
+    files = sorted(p for p in Path(folder).expanduser().iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images in {folder}")
+    return files
+
+
 def read_image(path) -> np.ndarray:
     """uint8 [H, W] (grayscale), [H, W, 3] (RGB) or [H, W, 4] (RGBA)."""
     path = Path(path)

@@ -60,13 +60,6 @@ def load_weights(model: ImageModel, path) -> None:
     model.load_state_dict(state)
 
 
-def load_model(path) -> ImageModel:
-    meta = read_metadata(path)
-    model = IMAGE_MODELS[meta["architecture"]](int(meta["n"]), int(meta["m"]))
-    load_weights(model, path)
-    return model.eval()
-
-
 class ImageCodec(Codec):
     """RGB (or grayscale, coded as RGB) uint8 images through a learned model."""
 
@@ -78,8 +71,11 @@ class ImageCodec(Codec):
     @classmethod
     def from_file(cls, path) -> "ImageCodec":
         path = Path(path)
+        meta = read_metadata(path)
+        model = IMAGE_MODELS[meta["architecture"]](int(meta["n"]), int(meta["m"]))
+        load_weights(model, path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        return cls(path.stem, load_model(path), digest, json.loads(read_metadata(path).get("info", "{}")))
+        return cls(path.stem, model, digest, json.loads(meta.get("info", "{}")))
 
     def _tiles(self, h: int, w: int) -> Iterator[tuple[int, int, int, int]]:
         for top in range(0, h, TILE):

@@ -26,8 +26,7 @@ def export(checkpoint: str, output: str, measure_on: str | None = None) -> dict:
     images by real coding and stores mean bpp and PSNR with them."""
     from latentcodec.codecs.image import ImageCodec, save_weights
     from latentcodec.evaluation.rate_distortion import codec_point
-    from latentcodec.media import read_image
-    from latentcodec.training.image_data import image_files
+    from latentcodec.media import image_files, read_image
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     accepted = inspect.signature(RateDistortion).parameters  # LightningCLI adds keys of its own

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from latentcodec.codecs.image_models import pad, to_tensor
-from latentcodec.media import read_image
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm", ".tif", ".tiff"}
-
-
-def image_files(folder) -> list[Path]:
-    files = sorted(p for p in Path(folder).expanduser().iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"no images in {folder}")
-    return files
+from latentcodec.media import image_files, read_image
 
 
 class RandomCrops(Dataset):
