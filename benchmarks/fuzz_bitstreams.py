@@ -13,9 +13,11 @@ TARGETS to fuzz another decoder with the same harness.
 
 The container target codes small images with the lossless-image codec and
 hands the damaged files to ``latentcodec.decompress`` (container, registry,
-codec and range decoder together).
+codec and range decoder together). The tcq target does the same with the
+default learned model under trellis-coded quantization, adding streams whose
+header names another trellis.
 
-    python benchmarks/fuzz_bitstreams.py [--runs 100000] [--seed 0] [--target all|range_decoder|container]
+    python benchmarks/fuzz_bitstreams.py [--runs 100000] [--seed 0] [--target all|range_decoder|container|tcq]
 """
 
 from __future__ import annotations
@@ -215,7 +217,45 @@ def fuzz_container(rng, runs: int, budget_s: float):
     return counts, failures[:EXAMPLES_KEPT]
 
 
-TARGETS = {"range_decoder": fuzz_range_decoder, "container": fuzz_container}
+def fuzz_tcq(rng, runs: int, budget_s: float):
+    """Each round: a crop of a photo coded by the default learned model with
+    trellis-coded quantization, decoded intact, damaged, and under a header
+    (with a valid CRC) that names another trellis, and with a bit flipped in
+    the range-coded payload under a recomputed chunk CRC; whatever decodes
+    must be the intact stream's image (the TCQ index CRC catches the rest)."""
+    from skimage import data
+
+    from latentcodec import registry
+    from latentcodec.container import Header, pack, unpack
+    from latentcodec.files import DEFAULT_IMAGE_MODEL
+
+    codec = latentcodec.load(registry.resolve(DEFAULT_IMAGE_MODEL))
+    photo = data.astronaut()
+    counts, failures = Counter(), []
+    done = 0
+    while done < runs:
+        h, w = (int(v) for v in rng.integers(8, 80, 2))
+        top, left = (int(v) for v in rng.integers(0, 512 - 80, 2))
+        states = int(rng.choice([4, 8]))
+        stream = codec.compress(photo[top : top + h, left : left + w], quantizer=f"tcq:states={states}")
+        expected = latentcodec.decompress(stream)
+        header, chunks = unpack(stream)
+        other = {"name": "tcq", "states": 12 - states, "delta_shift": int(rng.integers(3, 8))}
+        flipped = bytearray(chunks[0])
+        flipped[int(rng.integers(len(flipped)))] ^= 1 << int(rng.integers(8))
+        cases = [
+            ("valid", stream),
+            ("other trellis", pack(Header(header.codec, header.weights, header.meta | {"quantizer": other}), chunks)),
+            ("payload flip, CRC redone", pack(header, [bytes(flipped)])),
+        ]
+        cases += [damage(rng, stream) for _ in range(2)]
+        for kind, data_ in cases:
+            attempt(kind, data_, lambda: latentcodec.decompress(data_), expected, budget_s, counts, failures)
+            done += 1
+    return counts, failures[:EXAMPLES_KEPT]
+
+
+TARGETS = {"range_decoder": fuzz_range_decoder, "container": fuzz_container, "tcq": fuzz_tcq}
 
 
 def _batch(target: str, seed: int, batch: int, runs: int, budget_s: float, conn) -> None:

@@ -12,7 +12,6 @@ Medians of --repeats runs. Untrained weights time the same as trained ones.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -26,15 +25,7 @@ from latentcodec.codecs.compressai_interop import from_compressai
 from latentcodec.codecs.image import ImageCodec
 from latentcodec.codecs.image_models import to_tensor
 from latentcodec.files import DEFAULT_IMAGE_MODEL
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+from timing import median_time
 
 
 def main() -> None:

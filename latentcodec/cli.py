@@ -17,11 +17,12 @@ from latentcodec.errors import BitstreamError
 from latentcodec.files import DEFAULT_IMAGE_MODEL
 from latentcodec.media import MediaError
 
-EXPECTED_ERRORS = (BitstreamError, MediaError, OSError, KeyError)
+EXPECTED_ERRORS = (BitstreamError, MediaError, OSError, KeyError, ValueError)
 
 
 def _encode(args) -> None:
-    latentcodec.encode_file(args.input, args.output, model=args.model, quality=args.quality)
+    options = {"quantizer": args.quantizer} if args.quantizer else {}
+    latentcodec.encode_file(args.input, args.output, model=args.model, quality=args.quality, **options)
     print(f"{args.input} -> {args.output}: {Path(args.output).stat().st_size} bytes")
 
 
@@ -126,9 +127,13 @@ def _eval_rd(args) -> None:
     images = [read_image(p) for p in image_files(args.folder)]
     images = [np.stack([im] * 3, -1) if im.ndim == 2 else im[..., :3] for im in images]
     curves = {}
-    for prefix in filter(None, args.models.split(",")):
+    for entry in filter(None, args.models.split(",")):
+        prefix, _, quantizer = entry.partition("@")
+        options = {"quantizer": quantizer} if quantizer else {}
         names = registry.family(prefix) or [registry.resolve(prefix)]
-        curves[prefix] = [rd.codec_point(registry.load(name), images) for name in names]
+        curves[entry] = [rd.codec_point(registry.load(name), images, **options) for name in names]
+    if args.anchor and args.anchor not in curves:
+        raise KeyError(f"--anchor {args.anchor!r} is not one of --models")
     for name in filter(None, args.baselines.split(",")):
         if name not in rd.BASELINES:
             raise KeyError(f"unknown baseline {name!r}; choose from {', '.join(rd.BASELINES)}")
@@ -139,10 +144,11 @@ def _eval_rd(args) -> None:
         for p in curve:
             print(f"  {p.setting:<28}{p.bpp:>8.4f}{p.psnr:>9.3f}{p.ms_ssim:>9.4f}")
     ours = [n for n in curves if n not in rd.BASELINES]
-    anchors = [n for n in curves if n in rd.BASELINES]
+    anchors = [n for n in curves if n in rd.BASELINES] + ([args.anchor] if args.anchor else [])
     for metric in ("psnr", "ms_ssim"):
         for (test, anchor), value in rd.bd_rates(curves, ours, anchors, metric).items():
-            print(f"BD-rate ({metric}) {test} vs {anchor}: {value:+.2f}%")
+            if test != anchor:
+                print(f"BD-rate ({metric}) {test} vs {anchor}: {value:+.2f}%")
     if args.plot:
         limit = 1.5 * max((p.bpp for n in ours for p in curves[n]), default=float("inf"))
         rd.plot(curves, args.plot, max_bpp=limit)
@@ -154,6 +160,16 @@ def _export(args) -> None:
 
     info = export(args.checkpoint, args.output, measure_on=args.measure_on)
     print(f"{args.checkpoint} -> {args.output}: {info}")
+
+
+def _finetune_quantized(args) -> None:
+    from latentcodec.training.cli import finetune_quantized
+
+    data = {k: getattr(args, k) for k in ("train_dir", "crop", "crops_per_image", "batch_size")}
+    command = "latentcodec " + " ".join(sys.argv[1:])
+    codec = registry.load(registry.resolve(args.model, args.quality))
+    info = finetune_quantized(codec, args.output, args.quantizer, args.steps, args.lr, args.measure_on, command, **data)
+    print(f"{args.output}: {info}")
 
 
 def main(argv=None) -> int:
@@ -170,6 +186,8 @@ def main(argv=None) -> int:
     p.add_argument("output")
     p.add_argument("--model", default=DEFAULT_IMAGE_MODEL, help="installed codec or family (see `latentcodec models`)")
     p.add_argument("--quality", type=int, help="rate point of a family: NAME-q<QUALITY> (default: its middle one)")
+    p.add_argument("--quantizer", help="learned image codecs: uniform or tcq (trellis-coded), optionally with "
+                   "options, e.g. tcq:states=4,lmbda=0.05 (default: the model's own)")
     p.set_defaults(run=_encode)
     p = sub.add_parser("decode", help="decode a .lc file; the output format follows its suffix")
     p.add_argument("input")
@@ -184,7 +202,9 @@ def main(argv=None) -> int:
     kinds = p.add_subparsers(dest="kind", required=True)
     p = kinds.add_parser("rd", help="rate-distortion of images: our models vs JPEG/WebP/AVIF, BD-rates, plot")
     p.add_argument("folder", help="folder of test images")
-    p.add_argument("--models", default="", help="comma-separated codec names or families (NAME for NAME-q1..qN)")
+    p.add_argument("--models", default="", help="comma-separated codec names or families (NAME for NAME-q1..qN); "
+                   "NAME@QUANTIZER codes with that quantizer (e.g. mbt2018-mean-small@tcq)")
+    p.add_argument("--anchor", help="one of --models: also give the others' BD-rates against it")
     p.add_argument("--baselines", default="jpeg,webp,avif", help="comma-separated: jpeg, webp, avif")
     p.add_argument("--plot", help="write the rate-distortion curves to this PNG")
     p.set_defaults(run=_eval_rd)
@@ -195,6 +215,20 @@ def main(argv=None) -> int:
     p.add_argument("output", help="NAME.safetensors; put it in pretrained/ to install it as codec NAME")
     p.add_argument("--measure-on", help="folder of images: store the measured bpp and PSNR in the weights")
     p.set_defaults(run=_export)
+    p = sub.add_parser("finetune-quantized", help="retrain an image codec's synthesis on the latents a quantizer "
+                       "really produces; writes the synthesis over the base weights, with a model card")
+    p.add_argument("output", help="NAME.safetensors, beside the base weights (in pretrained/ to install it)")
+    p.add_argument("--model", default=DEFAULT_IMAGE_MODEL, help="base codec or family")
+    p.add_argument("--quality", type=int, help="rate point of a family")
+    p.add_argument("--quantizer", default="uniform", help="uniform or tcq (with options, e.g. tcq:states=4)")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--train-dir", default="~/.cache/latentcodec/data/images/train")
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--crops-per-image", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--measure-on", help="folder of images: measure base and finetuned decoders by real coding")
+    p.set_defaults(run=_finetune_quantized)
     args = parser.parse_args(argv)
     try:
         args.run(args)

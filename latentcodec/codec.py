@@ -17,7 +17,8 @@ class Codec:
     name: str  # registry name, written to every header
     weights_hash: str  # identity of the weights; a stream only decodes with the same
 
-    def encode_chunks(self, media: Any) -> tuple[dict, Iterator[bytes]]:
+    def encode_chunks(self, media: Any, **options) -> tuple[dict, Iterator[bytes]]:
+        """``options`` are the codec's own encoder settings (e.g. an image codec's ``quantizer``)."""
         raise NotImplementedError
 
     def decode_chunks(self, meta: dict, chunks: Iterable[bytes]) -> Any:
@@ -36,8 +37,8 @@ class Codec:
                 f"the installed weights are {self.weights_hash}"
             )
 
-    def compress(self, media: Any) -> bytes:
-        meta, chunks = self.encode_chunks(media)
+    def compress(self, media: Any, **options) -> bytes:
+        meta, chunks = self.encode_chunks(media, **options)
         return pack(self.header(meta), chunks)
 
     def decompress(self, data: bytes) -> Any:
@@ -45,9 +46,9 @@ class Codec:
         self.check_header(header)
         return self.decode_chunks(header.meta, chunks)
 
-    def write(self, media: Any, stream) -> None:
+    def write(self, media: Any, stream, **options) -> None:
         """Streams the container to a binary file object."""
-        meta, chunks = self.encode_chunks(media)
+        meta, chunks = self.encode_chunks(media, **options)
         writer = ContainerWriter(stream, self.header(meta))
         for chunk in chunks:
             writer.write_chunk(chunk)

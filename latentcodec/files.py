@@ -38,14 +38,15 @@ def atomic_write(path):
 DEFAULT_IMAGE_MODEL = "mbt2018-mean-small"  # a family in pretrained/
 
 
-def encode_file(src, dst, model: str = DEFAULT_IMAGE_MODEL, quality: int | None = None) -> None:
+def encode_file(src, dst, model: str = DEFAULT_IMAGE_MODEL, quality: int | None = None, **options) -> None:
     """Encodes a media file with an installed codec, or a family's rate point
-    ``quality`` (see :func:`latentcodec.registry.resolve`)."""
+    ``quality`` (see :func:`latentcodec.registry.resolve`); ``options`` go to
+    the codec's encoder (an image codec's ``quantizer="tcq"``)."""
     codec = registry.load(registry.resolve(model, quality))
     read, _, _ = MEDIA[codec.modality]
     media = read(src)
     with atomic_write(dst) as f:
-        codec.write(media, f)
+        codec.write(media, f, **options)
 
 
 def decode_file(src, dst) -> None:

@@ -23,6 +23,7 @@ from latentcodec.codec import Codec
 from latentcodec.codecs.image_models import IMAGE_MODELS, ImageModel, pad, to_tensor
 from latentcodec.entropy import RangeDecoder, RangeEncoder
 from latentcodec.errors import BitstreamError
+from latentcodec.quantizers import parse_quantizer, quantizer_from_params
 from latentcodec.registry import register_codec
 
 TILE = 1024  # larger images are coded in independent tiles, bounding memory
@@ -44,6 +45,17 @@ def save_weights(model: ImageModel, path, architecture: str, **info) -> None:
     save_file(state, str(path), metadata=meta)
 
 
+def save_synthesis(model: ImageModel, path, base_codec: "ImageCodec", **info) -> None:
+    """Only the synthesis transform (fp16), over the weights of ``base_codec``: what
+    finetuning on quantized latents changes. The base is named and hashed, so
+    the file never loads over other weights."""
+    state = {k: v.half().contiguous() for k, v in model.state_dict().items() if k.startswith("g_s.")}
+    architecture = next(name for name, cls in IMAGE_MODELS.items() if type(model) is cls)
+    meta = {"architecture": architecture, "n": str(model.n), "m": str(model.m),
+            "base": base_codec.name, "base_weights": base_codec.weights_hash, "info": json.dumps(info)}
+    save_file(state, str(path), metadata=meta)
+
+
 def read_metadata(path) -> dict:
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
@@ -53,15 +65,37 @@ def read_metadata(path) -> dict:
 
 
 def load_weights(model: ImageModel, path) -> None:
+    """Loads a weight file; one that holds a synthesis over a base (see
+    :func:`save_synthesis`) loads its base from the same folder first."""
+    path = Path(path)
+    meta = read_metadata(path)
+    if "base" in meta:
+        base = path.with_name(f"{meta['base']}.safetensors")
+        if not base.is_file() or _file_hash(base) != meta["base_weights"]:
+            raise ValueError(f"{path}: needs base weights {meta['base']} ({meta['base_weights']}) beside it")
+        load_weights(model, base)
     with safe_open(str(path), "pt") as f:
         state = {k: f.get_tensor(k) for k in f.keys()}
     reference = model.state_dict()
     state = {k: v.to(reference[k].dtype) if k in reference and v.is_floating_point() else v for k, v in state.items()}
-    model.load_state_dict(state)
+    missing, unexpected = model.load_state_dict(state, strict="base" not in meta)
+    if unexpected:
+        raise ValueError(f"{path}: unexpected tensors {unexpected[:3]}")
+
+
+def _file_hash(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 class ImageCodec(Codec):
-    """RGB (or grayscale, coded as RGB) uint8 images through a learned model."""
+    """RGB (or grayscale, coded as RGB) uint8 images through a learned model.
+
+    ``quantizer`` picks how the latent is quantized at encode time (``uniform``,
+    ``tcq``, or with options, ``tcq:states=4,lmbda=0.05``); the header records
+    it, so decoding needs nothing said. A codec's weights may carry its own
+    default quantizer (``info["quantizer"]``) and settings tuned for it
+    (``info["quantizer_defaults"] = {"tcq": {"delta_shift": 5, "lmbda": 0.1}}``).
+    """
 
     modality = "image"
 
@@ -74,16 +108,19 @@ class ImageCodec(Codec):
         meta = read_metadata(path)
         model = IMAGE_MODELS[meta["architecture"]](int(meta["n"]), int(meta["m"]))
         load_weights(model, path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        return cls(path.stem, model, digest, json.loads(meta.get("info", "{}")))
+        return cls(path.stem, model, _file_hash(path), json.loads(meta.get("info", "{}")))
 
     def _tiles(self, h: int, w: int) -> Iterator[tuple[int, int, int, int]]:
         for top in range(0, h, TILE):
             for left in range(0, w, TILE):
                 yield top, left, min(TILE, h - top), min(TILE, w - left)
 
+    def new_quantizer(self, spec: str | None = None):
+        """A latent quantizer for one stream, from ``spec`` or this codec's default."""
+        return parse_quantizer(spec or self.info.get("quantizer", "uniform"), self.info.get("quantizer_defaults"))
+
     @torch.no_grad()
-    def encode_chunks(self, image) -> tuple[dict, Iterator[bytes]]:
+    def encode_chunks(self, image, quantizer: str | None = None) -> tuple[dict, Iterator[bytes]]:
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or 0 in image.shape:
             raise ValueError(f"expected a non-empty uint8 image [H, W] or [H, W, 3], got {image.dtype} {image.shape}")
@@ -94,15 +131,17 @@ class ImageCodec(Codec):
         rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
         h, w = rgb.shape[:2]
         align = self.model.alignment
+        params = self.new_quantizer(quantizer).params()
 
         def chunks():
             for top, left, th, tw in self._tiles(h, w):
                 x = pad(to_tensor(rgb[top : top + th, left : left + tw])[None], align)
-                encoder = RangeEncoder()
-                self.model.encode(encoder, x)
+                encoder, q = RangeEncoder(), self.new_quantizer(quantizer)
+                self.model.encode(encoder, x, q)
+                q.finish(encoder)
                 yield encoder.flush()
 
-        return {"height": h, "width": w, "channels": channels}, chunks()
+        return {"height": h, "width": w, "channels": channels, "quantizer": params}, chunks()
 
     @torch.no_grad()
     def decode_chunks(self, meta: dict, chunks: Iterable[bytes]) -> np.ndarray:
@@ -112,6 +151,11 @@ class ImageCodec(Codec):
             raise BitstreamError(f"image metadata is missing or malformed: {meta}") from None
         if not (h > 0 and w > 0 and channels in (1, 3) and h * w <= MAX_PIXELS):
             raise BitstreamError(f"image metadata is out of range: {h}x{w}x{channels}")
+        params = meta.get("quantizer", {"name": "uniform"})
+        try:
+            quantizer_from_params(params)
+        except (ValueError, TypeError, AttributeError) as e:
+            raise BitstreamError(f"the header's quantizer {params!r} cannot be decoded: {e}") from None
         out = np.empty((h, w, 3), dtype=np.uint8)
         chunks = iter(chunks)
         align = self.model.alignment
@@ -119,7 +163,9 @@ class ImageCodec(Codec):
             chunk = next(chunks, None)
             if chunk is None:
                 raise BitstreamError(f"stream ends after {index} tiles; the image has more")
-            x_hat = self.model.decode(RangeDecoder(chunk), th + (-th % align), tw + (-tw % align))
+            decoder, quantizer = RangeDecoder(chunk), quantizer_from_params(params)
+            x_hat = self.model.decode(decoder, th + (-th % align), tw + (-tw % align), quantizer)
+            quantizer.verify(decoder)
             tile = (x_hat[0, :, :th, :tw].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
             out[top : top + th, left : left + tw] = tile
         if next(chunks, None) is not None:

@@ -52,7 +52,11 @@ class ImageModel(nn.Module):
     """``forward`` for training; ``encode``/``decode`` for coding one image.
 
     Inputs are RGB in [0, 1], ``[1, 3, H, W]`` with H and W multiples of
-    :attr:`alignment` (the image codec pads).
+    :attr:`alignment` (the image codec pads). ``encode`` returns the latent
+    the decoder will reconstruct (what the synthesis transform receives).
+    ``quantizer`` codes the Gaussian-conditional latent: uniform rounding by
+    default, or a :class:`~latentcodec.quantizers.TrellisQuantizer`, one
+    object per stream.
     """
 
     alignment = 16
@@ -72,6 +76,11 @@ class ImageModel(nn.Module):
         return sum(m.loss() for m in self.modules() if isinstance(m, FactorizedPrior))
 
 
+def _refuse_other_quantizers(quantizer) -> None:
+    if quantizer is not None and quantizer.name != UniformQuantizer.name:
+        raise ValueError(f"{quantizer.name} quantizes Gaussian-conditional latents; a factorized-prior model has none")
+
+
 class FactorizedPriorModel(ImageModel):
     """Ballé et al. 2018, factorized prior (CompressAI's bmshj2018-factorized)."""
 
@@ -86,10 +95,12 @@ class FactorizedPriorModel(ImageModel):
         y_hat = ste_round(y, medians) if self.training else y_noisy
         return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods}}
 
-    def encode(self, encoder: RangeEncoder, x: Tensor) -> None:
-        self.entropy_bottleneck.encode(encoder, self.g_a(x))
+    def encode(self, encoder: RangeEncoder, x: Tensor, quantizer=None) -> Tensor:
+        _refuse_other_quantizers(quantizer)
+        return self.entropy_bottleneck.encode(encoder, self.g_a(x))
 
-    def decode(self, decoder: RangeDecoder, height: int, width: int) -> Tensor:
+    def decode(self, decoder: RangeDecoder, height: int, width: int, quantizer=None) -> Tensor:
+        _refuse_other_quantizers(quantizer)
         y_hat = self.entropy_bottleneck.decode(decoder, self.latent_shape(height, width))
         return self.g_s(y_hat)
 
@@ -140,22 +151,22 @@ class ScaleHyperprior(ImageModel):
         y_hat, y_likelihoods = self.latent(y, z_hat)
         return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
-    def encode(self, encoder: RangeEncoder, x: Tensor) -> None:
+    def encode(self, encoder: RangeEncoder, x: Tensor, quantizer=None) -> Tensor:
         y = self.g_a(x)
         z_hat = self.entropy_bottleneck.encode(encoder, self.hyper_analysis(y))
-        self.encode_latent(encoder, y, z_hat)
+        return self.encode_latent(encoder, y, z_hat, quantizer or UniformQuantizer())
 
-    def decode(self, decoder: RangeDecoder, height: int, width: int) -> Tensor:
+    def decode(self, decoder: RangeDecoder, height: int, width: int, quantizer=None) -> Tensor:
         z_hat = self.entropy_bottleneck.decode(decoder, self.hyper_shape(height, width))
-        return self.g_s(self.decode_latent(decoder, z_hat))
+        return self.g_s(self.decode_latent(decoder, z_hat, quantizer or UniformQuantizer()))
 
-    def encode_latent(self, encoder: RangeEncoder, y: Tensor, z_hat: Tensor) -> None:
+    def encode_latent(self, encoder: RangeEncoder, y: Tensor, z_hat: Tensor, quantizer) -> Tensor:
         scales, means = self.hyper_synthesis(z_hat)
-        self.gaussian_conditional.encode(encoder, UniformQuantizer.symbols(y, means), scales)
+        return quantizer.encode(encoder, self.gaussian_conditional, y, scales, means)
 
-    def decode_latent(self, decoder: RangeDecoder, z_hat: Tensor) -> Tensor:
+    def decode_latent(self, decoder: RangeDecoder, z_hat: Tensor, quantizer) -> Tensor:
         scales, means = self.hyper_synthesis(z_hat)
-        return UniformQuantizer.dequantize(self.gaussian_conditional.decode(decoder, scales), means)
+        return quantizer.decode(decoder, self.gaussian_conditional, scales, means)
 
 
 class MeanScaleHyperprior(ScaleHyperprior):
@@ -223,21 +234,21 @@ class ChannelwiseContext(MeanScaleHyperprior):
             decoded.append(self._refine(i, hyper_means, decoded, y_hat))
         return torch.cat(decoded, 1), torch.cat(likelihoods, 1)
 
-    def encode_latent(self, encoder: RangeEncoder, y: Tensor, z_hat: Tensor) -> None:
+    def encode_latent(self, encoder: RangeEncoder, y: Tensor, z_hat: Tensor, quantizer) -> Tensor:
         hyper_scales, hyper_means = self.hyper_synthesis(z_hat)
         decoded = []
         for i, y_slice in enumerate(y.chunk(self.slices, 1)):
             scales, means = self._slice_params(i, hyper_scales, hyper_means, decoded)
-            symbols = UniformQuantizer.symbols(y_slice, means)
-            self.gaussian_conditional.encode(encoder, symbols, scales)
-            decoded.append(self._refine(i, hyper_means, decoded, UniformQuantizer.dequantize(symbols, means)))
+            y_hat = quantizer.encode(encoder, self.gaussian_conditional, y_slice, scales, means)
+            decoded.append(self._refine(i, hyper_means, decoded, y_hat))
+        return torch.cat(decoded, 1)
 
-    def decode_latent(self, decoder: RangeDecoder, z_hat: Tensor) -> Tensor:
+    def decode_latent(self, decoder: RangeDecoder, z_hat: Tensor, quantizer) -> Tensor:
         hyper_scales, hyper_means = self.hyper_synthesis(z_hat)
         decoded = []
         for i in range(self.slices):
             scales, means = self._slice_params(i, hyper_scales, hyper_means, decoded)
-            y_hat = UniformQuantizer.dequantize(self.gaussian_conditional.decode(decoder, scales), means)
+            y_hat = quantizer.decode(decoder, self.gaussian_conditional, scales, means)
             decoded.append(self._refine(i, hyper_means, decoded, y_hat))
         return torch.cat(decoded, 1)
 

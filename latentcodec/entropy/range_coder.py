@@ -86,3 +86,20 @@ class RangeDecoder:
         out = np.empty(indexes.shape, dtype=np.int32)
         self._decoder.decode(out, indexes, *_tables(cdfs, cdf_lengths, offsets))
         return out
+
+    def decode_with_states(
+        self, indexes, cdfs, cdf_lengths, offsets, next_states, table_shifts, state: int
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Decodes under a state machine driven by the parity of each value
+        (trellis-coded quantization): in state s, symbol i uses table
+        ``indexes[i] + table_shifts[s]``, and the state then becomes
+        ``next_states[s][value & 1]``. Returns (values, the state each was
+        decoded in, the state after the last)."""
+        indexes = _int32(indexes, "indexes").ravel()
+        out = np.empty(indexes.shape, dtype=np.int32)
+        states = np.empty(indexes.shape, dtype=np.int32)
+        end = self._decoder.decode(
+            out, indexes, *_tables(cdfs, cdf_lengths, offsets), states,
+            _int32(next_states, "next_states"), _int32(table_shifts, "table_shifts").ravel(), int(state),
+        )
+        return out, states, end

@@ -38,7 +38,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def msssim(a: np.ndarray, b: np.ndarray) -> float:
     if min(a.shape[:2]) < 161:  # five scales need 161 px
         return float("nan")
-    x, y = (torch.from_numpy(np.ascontiguousarray(i)).permute(2, 0, 1)[None].float() for i in (a, b))
+    x, y = (torch.from_numpy(np.array(i)).permute(2, 0, 1)[None].float() for i in (a, b))  # a copy: decoded images are read-only
     return float(ms_ssim(x, y, data_range=255.0))
 
 
@@ -82,10 +82,11 @@ def baseline_curve(name: str, images: list[np.ndarray]) -> list[RdPoint]:
     return curve
 
 
-def codec_point(codec: Codec, images: list[np.ndarray]) -> RdPoint:
+def codec_point(codec: Codec, images: list[np.ndarray], **options) -> RdPoint:
+    """``options`` go to the codec's encoder (an image codec's ``quantizer``)."""
     coded = []
     for image in images:
-        data = codec.compress(image)
+        data = codec.compress(image, **options)
         coded.append((len(data), codec.decompress(data)))
     return _point(codec.name, images, coded)
 

@@ -14,6 +14,8 @@ class UniformQuantizer(nn.Module):
     in eval both round, which is what the coder transmits.
     """
 
+    name = "uniform"
+
     def __init__(self, mode: str = "noise"):
         super().__init__()
         if mode not in ("noise", "ste"):
@@ -37,3 +39,24 @@ class UniformQuantizer(nn.Module):
     def dequantize(symbols: Tensor, means: Tensor | None = None) -> Tensor:
         y = symbols.to(means.dtype if means is not None else torch.float32)
         return y + means if means is not None else y
+
+    def params(self) -> dict:
+        return {"name": self.name}
+
+    def spec(self) -> str:
+        return self.name
+
+    def encode(self, encoder, conditional, y: Tensor, scales: Tensor, means: Tensor | None = None) -> Tensor:
+        """Codes ``y`` under ``conditional`` and returns what the decoder will reconstruct."""
+        symbols = self.symbols(y, means)
+        conditional.encode(encoder, symbols, scales)
+        return self.dequantize(symbols, means)
+
+    def decode(self, decoder, conditional, scales: Tensor, means: Tensor | None = None) -> Tensor:
+        return self.dequantize(conditional.decode(decoder, scales), means)
+
+    def finish(self, encoder) -> None:
+        """Nothing to add at the end of a stream."""
+
+    def verify(self, decoder) -> None:
+        """Nothing to check at the end of a stream."""

@@ -11,6 +11,7 @@
  *   fuzz_range_coder [iterations] [seed]
  */
 #include "range_coder.h"
+#include "fuzz_rng.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,16 +21,6 @@
 
 #define ONE (1 << LC_PRECISION)
 
-static uint64_t rng_state;
-
-static uint64_t next_u64(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint32_t below(uint32_t n) { return n ? (uint32_t)(next_u64() % n) : 0; }
 
 #define CHECK(cond, ...)                                                        \
     do {                                                                        \

@@ -217,8 +217,9 @@ lc_status lc_decoder_feed(lc_decoder *d, const uint8_t *data, size_t n, int last
         (dst) = v_;                                                     \
     } while (0)
 
-lc_status lc_decode(lc_decoder *d, int32_t *out, const int32_t *indexes, size_t n,
-                    const lc_tables *t, size_t *at, uint64_t *byte_offset) {
+lc_status lc_decode_states(lc_decoder *d, int32_t *out, const int32_t *indexes, size_t n,
+                           const lc_tables *t, const lc_state_machine *m, int32_t *state,
+                           int32_t *states, size_t *at, uint64_t *byte_offset) {
     const uint8_t *buf = d->buf;
     const size_t len = d->len;
     const int last = d->last;
@@ -226,6 +227,7 @@ lc_status lc_decode(lc_decoder *d, int32_t *out, const int32_t *indexes, size_t 
     uint32_t code = d->code, range = d->range;
     lc_status status = LC_OK;
     size_t i = 0;
+    int32_t current = m ? *state : 0;
 
     if (!d->started) {
         code = 0;
@@ -237,8 +239,13 @@ lc_status lc_decode(lc_decoder *d, int32_t *out, const int32_t *indexes, size_t 
         range = 0xFFFFFFFFu;
     }
     for (; i < n; i++) {
-        const int32_t ti = indexes[i];
-        if ((uint32_t)ti >= (uint32_t)t->n_tables) { status = LC_ERR_INDEX; goto stop; }
+        int64_t tw = indexes[i];
+        if (m) {
+            states[i] = current;
+            tw += m->shift[current];
+        }
+        if (tw < 0 || tw >= t->n_tables) { status = LC_ERR_INDEX; goto stop; }
+        const int32_t ti = (int32_t)tw;
         const int32_t *cdf = t->cdfs + (size_t)ti * (size_t)t->max_len;
         const int32_t max_value = t->lengths[ti] - 2;
         const uint32_t r = range >> LC_PRECISION;
@@ -272,15 +279,22 @@ lc_status lc_decode(lc_decoder *d, int32_t *out, const int32_t *indexes, size_t 
         value += t->offsets[ti];
         if (value < INT32_MIN || value > INT32_MAX) { status = LC_ERR_OVERFLOW; goto stop; }
         out[i] = (int32_t)value;
+        if (m) current = m->next[2 * current + (int32_t)((uint64_t)value & 1)];
     }
 stop:
     *at = i;
     *byte_offset = d->base + pos;
     if (status == LC_OK) {
+        if (m) *state = current;
         d->pos = pos;
         d->code = code;
         d->range = range;
         d->started = 1;
     }
     return status;
+}
+
+lc_status lc_decode(lc_decoder *d, int32_t *out, const int32_t *indexes, size_t n,
+                    const lc_tables *t, size_t *at, uint64_t *byte_offset) {
+    return lc_decode_states(d, out, indexes, n, t, NULL, NULL, NULL, at, byte_offset);
 }

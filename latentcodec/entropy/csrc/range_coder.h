@@ -55,6 +55,16 @@ typedef struct {
     uint64_t base;
 } lc_decoder;
 
+/* A state machine driven by the parity of each decoded value, as in
+ * trellis-coded quantization: in state s a symbol uses table
+ * indexes[i] + shift[s], and the state then becomes next[2 * s + (value & 1)].
+ * The caller checks that every entry of next lies in [0, n_states). */
+typedef struct {
+    const int32_t *next;  /* [n_states][2] */
+    const int32_t *shift; /* [n_states] */
+    int32_t n_states;
+} lc_state_machine;
+
 /* Checks the per-table layout (O(n_tables)); per-symbol checks do the rest. */
 lc_status lc_tables_check(const lc_tables *t, int32_t *bad_table);
 
@@ -73,5 +83,11 @@ lc_status lc_decoder_feed(lc_decoder *d, const uint8_t *data, size_t n, int last
  * On error *at is the failing symbol and *byte_offset the stream position. */
 lc_status lc_decode(lc_decoder *d, int32_t *out, const int32_t *indexes, size_t n,
                     const lc_tables *t, size_t *at, uint64_t *byte_offset);
+/* lc_decode under a state machine: *state is the state before the first
+ * symbol and, on LC_OK, after the last; states[i] receives the state that
+ * symbol i was decoded in. */
+lc_status lc_decode_states(lc_decoder *d, int32_t *out, const int32_t *indexes, size_t n,
+                           const lc_tables *t, const lc_state_machine *m, int32_t *state,
+                           int32_t *states, size_t *at, uint64_t *byte_offset);
 
 #endif

@@ -11,7 +11,7 @@ static PyObject *IncompleteStreamError;
 /* ------------------------------------------------------------- buffers */
 
 typedef struct {
-    Py_buffer view[5];
+    Py_buffer view[8];
     int held;
 } int32_args;
 
@@ -202,34 +202,76 @@ static PyObject *Decoder_feed(Decoder *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Parses (states, next, shift, state) into a checked state machine. */
+static int get_state_machine(int32_args *a, PyObject *states, PyObject *next, PyObject *shift,
+                             int state, Py_ssize_t n, lc_state_machine *m) {
+    if (!get_int32(a, states, "states", 1, 1) || !get_int32(a, next, "next_states", 2, 0) ||
+        !get_int32(a, shift, "table_shifts", 1, 0))
+        return 0;
+    Py_buffer *sv = &a->view[a->held - 3], *nv = &a->view[a->held - 2], *hv = &a->view[a->held - 1];
+    m->next = nv->buf;
+    m->shift = hv->buf;
+    m->n_states = (int32_t)hv->shape[0];
+    if (sv->shape[0] != n || nv->shape[1] != 2 || nv->shape[0] != hv->shape[0] ||
+        hv->shape[0] < 1 || hv->shape[0] > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "states must match out in length, and next_states be "
+                                          "[n_states, 2] with table_shifts of length n_states");
+        return 0;
+    }
+    for (int32_t i = 0; i < 2 * m->n_states; i++)
+        if ((uint32_t)m->next[i] >= (uint32_t)m->n_states) {
+            PyErr_Format(PyExc_ValueError, "next_states holds %d, outside [0, %d)",
+                         (int)m->next[i], (int)m->n_states);
+            return 0;
+        }
+    if (state < 0 || state >= m->n_states) {
+        PyErr_Format(PyExc_ValueError, "state %d is outside [0, %d)", state, (int)m->n_states);
+        return 0;
+    }
+    return 1;
+}
+
 static PyObject *Decoder_decode(Decoder *self, PyObject *args) {
-    PyObject *out, *indexes, *cdfs, *lengths, *offsets;
-    if (!PyArg_ParseTuple(args, "OOOOO:decode", &out, &indexes, &cdfs, &lengths, &offsets))
+    PyObject *out, *indexes, *cdfs, *lengths, *offsets, *states = NULL, *next = NULL, *shift = NULL;
+    int state = 0;
+    if (!PyArg_ParseTuple(args, "OOOOO|OOOi:decode", &out, &indexes, &cdfs, &lengths, &offsets,
+                          &states, &next, &shift, &state))
         return NULL;
     int32_args a = {.held = 0};
     lc_tables t;
+    lc_state_machine m, *machine = states ? &m : NULL;
     if (!get_int32(&a, out, "out", 1, 1) || !get_int32(&a, indexes, "indexes", 1, 0) ||
-        !get_tables(&a, cdfs, lengths, offsets, &t) || !claim(&self->busy)) {
+        !get_tables(&a, cdfs, lengths, offsets, &t)) {
         release(&a);
         return NULL;
     }
     if (a.view[0].shape[0] != a.view[1].shape[0]) {
-        self->busy = 0;
         release(&a);
         return PyErr_Format(PyExc_ValueError, "out and indexes differ in length");
+    }
+    if ((machine && (!next || !shift ||
+                     !get_state_machine(&a, states, next, shift, state, a.view[0].shape[0], &m))) ||
+        !claim(&self->busy)) {
+        if (machine && (!next || !shift))
+            PyErr_SetString(PyExc_TypeError, "states needs next_states and table_shifts");
+        release(&a);
+        return NULL;
     }
     size_t at;
     uint64_t offset;
     lc_status st;
+    int32_t end_state = state;
     Py_BEGIN_ALLOW_THREADS
-    st = lc_decode(&self->dec, a.view[0].buf, a.view[1].buf, (size_t)a.view[0].shape[0], &t, &at,
-                   &offset);
+    st = lc_decode_states(&self->dec, a.view[0].buf, a.view[1].buf, (size_t)a.view[0].shape[0], &t,
+                          machine, &end_state, machine ? a.view[5].buf : NULL, &at, &offset);
     Py_END_ALLOW_THREADS
     self->busy = 0;
-    PyObject *result = Py_None;
+    PyObject *result = NULL;
     unsigned long long off = (unsigned long long)offset;
     switch (st) {
-    case LC_OK: break;
+    case LC_OK:
+        result = machine ? PyLong_FromLong(end_state) : Py_NewRef(Py_None);
+        break;
     case LC_NEED_MORE:
         result = PyErr_Format(IncompleteStreamError,
                               "range decoder needs more input for symbol %zu (stream byte %llu); "
@@ -253,7 +295,6 @@ static PyObject *Decoder_decode(Decoder *self, PyObject *args) {
     default: result = PyErr_NoMemory();
     }
     release(&a);
-    Py_XINCREF(result);
     return result;
 }
 
@@ -264,7 +305,8 @@ static PyObject *Decoder_position(Decoder *self, void *unused) {
 static PyMethodDef Decoder_methods[] = {
     {"feed", (PyCFunction)Decoder_feed, METH_VARARGS, "feed(data, last)"},
     {"decode", (PyCFunction)Decoder_decode, METH_VARARGS,
-     "decode(out, indexes, cdfs, cdf_lengths, offsets)"},
+     "decode(out, indexes, cdfs, cdf_lengths, offsets[, states, next_states, table_shifts, state])"
+     " -> None, or the end state under a state machine"},
     {NULL}};
 
 static PyGetSetDef Decoder_getset[] = {
