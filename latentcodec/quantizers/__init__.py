@@ -4,8 +4,24 @@ Latent quantizers (those that code a Gaussian-conditional latent) are named
 here, so that a stream's header can say which one made it.
 """
 
+from importlib import import_module
+
+from latentcodec.quantizers.fsq import FiniteScalarQuantizer
 from latentcodec.quantizers.trellis import TrellisQuantizer
 from latentcodec.quantizers.uniform import UniformQuantizer
+
+# these load vector_quantize_pytorch (about a second), so only when first used
+_LAZY = {
+    "ResidualVectorQuantizer": "latentcodec.quantizers.residual_vq",
+    "ResidualScalarVectorQuantizer": "latentcodec.quantizers.residual_scalar_vector",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 LATENT_QUANTIZERS = {q.name: q for q in (UniformQuantizer, TrellisQuantizer)}
 
@@ -40,4 +56,13 @@ def quantizer_from_params(params: dict):
         raise ValueError(f"bad parameters for quantizer {name!r}: {e}") from None
 
 
-__all__ = ["LATENT_QUANTIZERS", "TrellisQuantizer", "UniformQuantizer", "parse_quantizer", "quantizer_from_params"]
+__all__ = [
+    "LATENT_QUANTIZERS",
+    "FiniteScalarQuantizer",
+    "ResidualScalarVectorQuantizer",
+    "ResidualVectorQuantizer",
+    "TrellisQuantizer",
+    "UniformQuantizer",
+    "parse_quantizer",
+    "quantizer_from_params",
+]

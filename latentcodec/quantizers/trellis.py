@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from latentcodec.entropy.cdf import CdfTables
-from latentcodec.entropy.conditional import SCALE_MAX, SCALE_MIN, ConditionalModel, default_scale_table
+from latentcodec.entropy.conditional import N_SCALES, SCALE_MAX, SCALE_MIN, ConditionalModel, default_scale_table
 from latentcodec.entropy.distributions import FAMILIES
 from latentcodec.entropy.range_coder import PRECISION, RangeDecoder, RangeEncoder
 from latentcodec.errors import BitstreamError
@@ -46,7 +46,7 @@ BYTE_TABLE = CdfTables.from_pmfs([np.ones(256)], [0.0], [0])
 
 def delta_of(delta_shift: int) -> float:
     """The grid step: the scale table's ratio to the power -delta_shift."""
-    ratio = np.log(SCALE_MAX / SCALE_MIN) / (len(default_scale_table()) - 1)
+    ratio = np.log(SCALE_MAX / SCALE_MIN) / (N_SCALES - 1)
     return float(np.float32(np.exp(-delta_shift * ratio)))
 
 
@@ -57,7 +57,7 @@ def reconstruction(symbols: np.ndarray, quantizer: np.ndarray) -> np.ndarray:
 
 
 def build_tables(family: str = "gaussian") -> CdfTables:
-    """Rows 0..63: Q0 at each normalized scale; rows 64..127: Q1."""
+    """Rows 0..63: Q0 at each normalized scale; rows 64..127 (+ N_SCALES): Q1."""
     dist = FAMILIES[family]
     pmfs, tails, offsets = [], [], []
     for quantizer in (0, 1):
@@ -132,8 +132,7 @@ class TrellisQuantizer:
     def _tables_of(self, conditional: ConditionalModel, scales: Tensor) -> np.ndarray:
         if conditional.family != "gaussian":
             raise ValueError(f"TCQ tables are Gaussian; this latent is coded as {conditional.family}")
-        n_scales = len(conditional.scale_table)
-        return np.minimum(conditional.indexes(scales) + self.delta_shift, n_scales - 1).astype(np.int32)
+        return np.minimum(conditional.indexes(scales) + self.delta_shift, N_SCALES - 1).astype(np.int32)
 
     def _dequantize(self, symbols, states, means: Tensor | None, shape) -> Tensor:
         levels = reconstruction(symbols, self.quantizer_of_state[states]).astype(np.float32)
@@ -150,24 +149,24 @@ class TrellisQuantizer:
         states = np.empty(residual.shape, dtype=np.int32)
         self.state = _trellis.search(
             residual, base, self.next_states, self.quantizer_of_state, bits, tables.lengths, tables.offsets,
-            bits.shape[1], len(tables.lengths) // 2, self.lmbda / self.delta**2, self.state, symbols, states,
+            bits.shape[1], N_SCALES, self.lmbda / self.delta**2, self.state, symbols, states,
         )
-        return symbols, states, base + self.quantizer_of_state[states] * (len(tables.lengths) // 2)
+        return symbols, states, base + self.quantizer_of_state[states] * N_SCALES
 
     def encode(self, encoder: RangeEncoder, conditional, y: Tensor, scales: Tensor, means: Tensor | None = None) -> Tensor:
         """Codes ``y`` and returns what the decoder will reconstruct."""
         symbols, states, indexes = self.quantize(conditional, y, scales, means)
         encoder.encode_with_indexes(symbols, indexes, *shipped_tables()[0])
-        self.crc = zlib.crc32(symbols.tobytes(), self.crc)
+        self.crc = zlib.crc32(symbols.astype("<i4").tobytes(), self.crc)
         return self._dequantize(symbols, states, means, y.shape)
 
     def decode(self, decoder: RangeDecoder, conditional, scales: Tensor, means: Tensor | None = None) -> Tensor:
         tables = shipped_tables()[0]
-        shifts = self.quantizer_of_state * (len(tables.lengths) // 2)
+        shifts = self.quantizer_of_state * N_SCALES
         symbols, states, self.state = decoder.decode_with_states(
             self._tables_of(conditional, scales), *tables, self.next_states, shifts, self.state
         )
-        self.crc = zlib.crc32(symbols.tobytes(), self.crc)
+        self.crc = zlib.crc32(symbols.astype("<i4").tobytes(), self.crc)
         return self._dequantize(symbols, states, means, scales.shape)
 
     def finish(self, encoder: RangeEncoder) -> None:

@@ -1,0 +1,100 @@
+"""Residual scalar-vector quantization (RSVQ, StreamCodec, arXiv 2504.06561).
+
+A few scalar stages take the coarse shape of a vector cheaply (each projects
+the residual to a handful of FSQ channels and back), then residual VQ stages
+refine what is left: ``z_hat = sum_i s_i + sum_j v_j``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from latentcodec.quantizers.fsq import FiniteScalarQuantizer
+from latentcodec.quantizers.residual_vq import ResidualVectorQuantizer
+
+
+class ResidualScalarVectorQuantizer(nn.Module):
+    """``num_scalar_stages`` FSQ stages, then ``num_vector_stages`` VQ stages, on ``z`` [batch, ..., dim].
+
+    Each scalar stage projects its residual to ``len(levels)`` channels,
+    quantizes them with ``levels`` and projects back.
+
+    ``vector_options`` go to :class:`ResidualVectorQuantizer` (dropout,
+    decay, commitment weight...); its dropout draws over the VQ stages only.
+
+    The VQ stages pass gradients straight through to their input, so z_hat's
+    gradient reaches ``z`` unchanged and the scalar stages' projections learn
+    from the returned loss: the VQ stages' commitment to what the scalar
+    stages left.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        levels: Sequence[int],
+        num_scalar_stages: int,
+        num_vector_stages: int,
+        codebook_size: int,
+        **vector_options: Any,
+    ):
+        super().__init__()
+        if num_scalar_stages < 1 or num_vector_stages < 1:
+            raise ValueError(f"RSVQ needs scalar and vector stages, got {num_scalar_stages} and {num_vector_stages}")
+        self.scalar_quantizer = FiniteScalarQuantizer(levels)
+        self.to_scalar = nn.ModuleList(nn.Linear(dim, len(levels)) for _ in range(num_scalar_stages))
+        self.from_scalar = nn.ModuleList(nn.Linear(len(levels), dim) for _ in range(num_scalar_stages))
+        self.vector_stages = ResidualVectorQuantizer(dim, num_vector_stages, codebook_size, **vector_options)
+
+    @property
+    def num_scalar_stages(self) -> int:
+        return len(self.to_scalar)
+
+    @property
+    def num_quantizers(self) -> int:
+        return self.num_scalar_stages + self.vector_stages.num_quantizers
+
+    @property
+    def codebook_sizes(self) -> tuple[int, ...]:
+        """Entries per stage, in index order."""
+        scalar = (self.scalar_quantizer.codebook_size,) * self.num_scalar_stages
+        return scalar + (self.vector_stages.codebook_size,) * self.vector_stages.num_quantizers
+
+    def forward(self, z: Tensor, n_quantizers: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """``z`` [batch, ..., dim] -> (z_hat like z, indices [batch, ..., n], loss []).
+
+        ``n_quantizers`` counts scalar and vector stages together, scalar
+        first; left out, all of them, less the VQ stages that dropout drops
+        in training (so dropout trains every depth past the scalar stages).
+        """
+        if n_quantizers is not None and not 1 <= n_quantizers <= self.num_quantizers:
+            raise ValueError(f"n_quantizers must be in 1..{self.num_quantizers}, got {n_quantizers}")
+        scalar_stages = min(n_quantizers or self.num_quantizers, self.num_scalar_stages)
+        residual, parts, indices = z, [], []
+        for to_scalar, from_scalar in zip(self.to_scalar[:scalar_stages], self.from_scalar[:scalar_stages]):
+            codes, index = self.scalar_quantizer(to_scalar(residual))
+            part = from_scalar(codes)
+            residual = residual - part
+            parts.append(part)
+            indices.append(index)
+        indices = torch.stack(indices, -1)
+        if n_quantizers is not None and n_quantizers <= self.num_scalar_stages:
+            return sum(parts), indices, z.new_zeros(())
+        vector_stages = None if n_quantizers is None else n_quantizers - self.num_scalar_stages
+        vector_part, vector_indices, loss = self.vector_stages(residual, vector_stages)
+        return sum(parts) + vector_part, torch.cat([indices, vector_indices], -1), loss
+
+    def decode(self, indices: Tensor) -> Tensor:
+        """z_hat from ``indices`` [batch, ..., n] of the first n stages."""
+        if not 1 <= indices.shape[-1] <= self.num_quantizers:
+            raise ValueError(f"indices must be [..., 1..{self.num_quantizers}], got {tuple(indices.shape)}")
+        scalar_indices = indices[..., : self.num_scalar_stages].unbind(-1)
+        parts = [
+            from_scalar(self.scalar_quantizer.indices_to_codes(index))
+            for from_scalar, index in zip(self.from_scalar, scalar_indices)
+        ]
+        if indices.shape[-1] <= self.num_scalar_stages:
+            return sum(parts)
+        return sum(parts) + self.vector_stages.decode(indices[..., self.num_scalar_stages :])

@@ -1,0 +1,108 @@
+"""Residual vector quantization with quantizer dropout (SoundStream, arXiv 2107.03312).
+
+Each codebook quantizes what the previous ones left over, so a prefix of the
+indices is a coarser version of the same vector: one model serves every
+bitrate when training drops the last stages at random.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from vector_quantize_pytorch import ResidualVQ
+
+
+class ResidualVectorQuantizer(nn.Module):
+    """``num_quantizers`` EMA codebooks of ``codebook_size`` entries on successive residuals of ``z`` [batch, ..., dim].
+
+    The codebooks (k-means init, EMA updates, replacement of entries used
+    less than ``threshold_ema_dead_code`` times) are ``vector_quantize_pytorch``'s.
+    Its ``ResidualVQ`` drops stages for a whole batch at once; SoundStream
+    draws the depth for each example, which needs a mask per stage, so the
+    stages run here. A dropped stage contributes nothing: no code, no loss,
+    no codebook update, and index -1.
+
+    Gradients pass straight through from the output to ``z``; the returned
+    loss is each stage's commitment, weighted by ``commitment_weight``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_quantizers: int,
+        codebook_size: int,
+        quantizer_dropout: bool = True,
+        decay: float = 0.99,
+        commitment_weight: float = 1.0,
+        kmeans_init: bool = True,
+        threshold_ema_dead_code: float = 2.0,
+    ):
+        super().__init__()
+        self.quantizer_dropout = quantizer_dropout
+        self.residual_vq = ResidualVQ(
+            dim=dim,
+            num_quantizers=num_quantizers,
+            codebook_size=codebook_size,
+            decay=decay,
+            commitment_weight=commitment_weight,
+            kmeans_init=kmeans_init,
+            threshold_ema_dead_code=threshold_ema_dead_code,
+            route_gradients_to_input=False,  # the straight-through is over all stages at once, in forward
+        )
+
+    @property
+    def num_quantizers(self) -> int:
+        return self.residual_vq.num_quantizers
+
+    @property
+    def codebook_size(self) -> int:
+        return self.residual_vq.codebook_size
+
+    def forward(self, z: Tensor, n_quantizers: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """``z`` [batch, ..., dim] -> (z_hat like z, indices [batch, ..., n], loss []).
+
+        ``n_quantizers`` picks the bitrate: every example uses that many
+        stages. Left out, training with dropout draws each example's depth
+        uniformly from 1..num_quantizers (its other columns are -1); otherwise
+        all stages are used.
+        """
+        if z.dim() < 2:
+            raise ValueError(f"quantizes [batch, ..., dim], got {tuple(z.shape)}")
+        columns = self._check_depth(n_quantizers)
+        examples = z.reshape(z.shape[0], -1, z.shape[-1])
+        if n_quantizers is None and self.training and self.quantizer_dropout:
+            depth = torch.randint(1, columns + 1, (z.shape[0],), device=z.device)
+        else:
+            depth = torch.full((z.shape[0],), columns, device=z.device)
+        residual, codes, indices, loss = examples, [], [], z.new_zeros(())
+        for stage, layer in enumerate(self.residual_vq.layers[: int(depth.max())]):
+            in_use = (depth > stage)[:, None].expand(examples.shape[:2])
+            code, index, stage_loss = layer(residual, mask=in_use)
+            residual = residual - code
+            codes.append(code)
+            indices.append(index)
+            loss = loss + stage_loss
+        z_hat = torch.stack(codes).sum(0).reshape(z.shape) + (z - z.detach())
+        indices = F.pad(torch.stack(indices, -1), (0, columns - len(codes)), value=-1)
+        return z_hat, indices.reshape(*z.shape[:-1], columns), loss
+
+    def decode(self, indices: Tensor) -> Tensor:
+        """z_hat from ``indices`` [batch, ..., n] of the first n stages (-1: a dropped stage)."""
+        columns = self._check_depth(indices.shape[-1])
+        padded = F.pad(indices, (0, self.num_quantizers - columns), value=-1)
+        return self.residual_vq.get_codes_from_indices(padded)[:columns].sum(0)
+
+    def utilization(self, indices: Tensor) -> Tensor:
+        """Fraction of each stage's codebook that ``indices`` [..., n] use: a
+        codebook that collapsed onto a few entries wastes its bits."""
+        stages = indices.reshape(-1, indices.shape[-1]).unbind(-1)
+        used = [stage[stage >= 0].unique().numel() for stage in stages]
+        return torch.tensor(used, dtype=torch.float32) / self.codebook_size
+
+    def _check_depth(self, n_quantizers: int | None) -> int:
+        if n_quantizers is None:
+            return self.num_quantizers
+        if not 1 <= n_quantizers <= self.num_quantizers:
+            raise ValueError(f"n_quantizers must be in 1..{self.num_quantizers}, got {n_quantizers}")
+        return n_quantizers

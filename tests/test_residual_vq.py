@@ -1,0 +1,108 @@
+import pytest
+import torch
+
+from latentcodec.quantizers import ResidualVectorQuantizer
+
+DIM, STAGES, CODES = 8, 4, 32
+
+
+def trained(steps: int = 20, **options) -> tuple[ResidualVectorQuantizer, torch.Tensor]:
+    """A quantizer whose codebooks followed ``data`` for a few training steps, in eval."""
+    torch.manual_seed(0)
+    data = torch.randn(256, DIM)
+    q = ResidualVectorQuantizer(DIM, STAGES, CODES, decay=0.8, **options)
+    for _ in range(steps):
+        q(data)
+    return q.eval(), data
+
+
+def test_more_quantizers_reconstruct_better():
+    q, data = trained()
+    with torch.no_grad():
+        errors = [(q(data, k)[0] - data).pow(2).mean().item() for k in range(1, STAGES + 1)]
+    assert all(finer < coarser for coarser, finer in zip(errors, errors[1:]))
+    assert errors[-1] < 0.1 * data.var().item()
+
+
+def test_decoding_the_indices_gives_the_forward_output():
+    q, data = trained()
+    z = data.reshape(16, 16, DIM)  # [batch, time, dim]
+    with torch.no_grad():
+        z_hat, indices, loss = q(z)
+        assert indices.shape == (16, 16, STAGES) and z_hat.shape == z.shape and loss == 0
+        assert torch.equal(q.decode(indices), z_hat)
+        for k in range(1, STAGES):
+            coarse, coarse_indices, _ = q(z, n_quantizers=k)
+            assert torch.equal(coarse_indices, indices[..., :k])
+            assert torch.equal(q.decode(indices[..., :k]), coarse)
+
+
+def test_dropout_draws_a_depth_per_example():
+    q, data = trained(steps=1)
+    q.train()
+    codebooks = q.residual_vq.codebooks.clone()  # training moves them after the lookup
+    torch.manual_seed(1)
+    z_hat, indices, _ = q(data)
+    assert indices.shape == (len(data), STAGES)
+    depth = (indices >= 0).sum(-1)
+    # each example uses a prefix of the stages; every depth occurs in one batch
+    assert torch.equal(indices >= 0, torch.arange(STAGES) < depth[:, None])
+    assert set(depth.tolist()) == set(range(1, STAGES + 1))
+    # the dropped stages add nothing: z_hat is the sum of the codes used
+    used = [
+        torch.where(stage[:, None] >= 0, codebook[stage.clamp(min=0)], 0.0)
+        for codebook, stage in zip(codebooks, indices.T)
+    ]
+    assert torch.allclose(sum(used), z_hat, atol=1e-6)
+    assert torch.equal(used[0][depth == 1], z_hat[depth == 1])
+
+
+def test_only_the_examples_using_a_stage_update_its_codebook():
+    q, data = trained(steps=1, threshold_ema_dead_code=0)
+    q.train()
+    last = q.residual_vq.layers[-1]._codebook
+    counted_before = last.cluster_size.sum()
+    _, indices, _ = q(data)
+    users = (indices[:, -1] >= 0).sum()
+    assert 0 < users < len(data)
+    # the EMA of the code counts moves towards the number of examples that used the stage
+    assert torch.isclose(last.cluster_size.sum(), 0.8 * counted_before + 0.2 * users)
+
+
+def test_no_dropout_in_eval_or_when_turned_off():
+    q, data = trained(steps=1, quantizer_dropout=False)
+    q.train()
+    assert (q(data)[1] >= 0).all()
+    q.eval()
+    q.quantizer_dropout = True
+    assert (q(data)[1] >= 0).all()
+
+
+def test_gradients_pass_straight_through_and_the_loss_commits():
+    q, data = trained(steps=1)
+    q.train()
+    z = data.clone().requires_grad_()
+    z_hat, _, loss = q(z)
+    assert loss.dim() == 0 and torch.isfinite(loss) and loss > 0
+    (z_hat * torch.arange(DIM)).sum().backward()
+    assert torch.equal(z.grad, torch.arange(DIM).float().expand_as(z))
+    z.grad = None
+    q(z)[2].backward()
+    assert z.grad.abs().sum() > 0
+
+
+def test_utilization_counts_the_codes_each_stage_used():
+    q = ResidualVectorQuantizer(DIM, 2, 4)
+    indices = torch.tensor([[0, -1], [1, -1], [1, 3]])
+    assert q.utilization(indices).tolist() == [0.5, 0.25]
+    trained_q, data = trained()
+    assert (trained_q.utilization(trained_q(data)[1]) > 0.9).all()
+
+
+def test_rejects_depths_it_does_not_have():
+    q = ResidualVectorQuantizer(DIM, STAGES, CODES)
+    for depth in (0, STAGES + 1):
+        with pytest.raises(ValueError):
+            q(torch.randn(4, DIM), n_quantizers=depth)
+    with pytest.raises(ValueError):
+        q.decode(torch.zeros(4, STAGES + 1, dtype=torch.long))
