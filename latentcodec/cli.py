@@ -44,12 +44,13 @@ def _info(args) -> None:
 
 
 def _models(args) -> None:
-    print(f"{'codec':<26}{'modality':<10}{'weights':<18}rate point (development set)")
+    print(f"{'codec':<27}{'modality':<10}{'weights':<18}{'quantizer':<11}rate point (development set)")
     for name in latentcodec.available_codecs():
         codec = latentcodec.load(name)
         info = getattr(codec, "info", {})
         point = f"{info['bpp']:.3f} bpp, {info['psnr']:.2f} dB" if "bpp" in info else "lossless" if name == "lossless-image" else ""
-        print(f"{name:<26}{codec.modality:<10}{codec.weights_hash:<18}{point}")
+        quantizer = codec.new_quantizer().name if hasattr(codec, "new_quantizer") else ""  # learned codecs
+        print(f"{name:<27}{codec.modality:<10}{codec.weights_hash:<18}{quantizer:<11}{point}")
 
 
 def _demo(args) -> None:
@@ -77,7 +78,8 @@ def _demo(args) -> None:
     td = time.perf_counter() - t
     quality = psnr(image, restored)
     jpeg = jpeg_size_at_psnr(image, quality)
-    print(f"photo {photo.name} {image.shape[1]}x{image.shape[0]} RGB, learned codec {learned.name}:")
+    print(f"photo {photo.name} {image.shape[1]}x{image.shape[0]} RGB, learned codec {learned.name} "
+          f"({learned.new_quantizer().name} quantizer):")
     print(f"  {len(data)} bytes = {8 * len(data) / pixels:.3f} bpp at {quality:.2f} dB PSNR; "
           f"JPEG (Pillow) at the same PSNR: {jpeg:.0f} bytes ({100 * (len(data) / jpeg - 1):+.1f}%)")
     print(f"  encode {1e3 * te:.0f} ms, decode {1e3 * td:.0f} ms; decoding again gives the same pixels: "
@@ -162,6 +164,13 @@ def _export(args) -> None:
     print(f"{args.checkpoint} -> {args.output}: {info}")
 
 
+def _export_tokenizer(args) -> None:
+    from latentcodec.training.cli import export_tokenizer
+
+    info = export_tokenizer(args.checkpoint, args.output, measure_on=args.measure_on)
+    print(f"{args.checkpoint} -> {args.output}: {info}")
+
+
 def _finetune_quantized(args) -> None:
     from latentcodec.training.cli import finetune_quantized
 
@@ -174,10 +183,10 @@ def _finetune_quantized(args) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["train"]:  # LightningCLI owns everything after `train`
-        from latentcodec.training.cli import train
+    if argv[:1] in (["train"], ["train-tokenizer"]):  # LightningCLI owns everything after the verb
+        from latentcodec.training.cli import train, train_tokenizer
 
-        train(argv[1:])
+        (train if argv[0] == "train" else train_tokenizer)(argv[1:])
         return 0
     parser = argparse.ArgumentParser(prog="latentcodec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -215,6 +224,14 @@ def main(argv=None) -> int:
     p.add_argument("output", help="NAME.safetensors; put it in pretrained/ to install it as codec NAME")
     p.add_argument("--measure-on", help="folder of images: store the measured bpp and PSNR in the weights")
     p.set_defaults(run=_export)
+    sub.add_parser("train-tokenizer", help="train an image tokenizer: "
+                   "`latentcodec train-tokenizer fit --config configs/image-tokenizer-fsq-f8.yaml` (LightningCLI)")
+    p = sub.add_parser("export-tokenizer", help="write a tokenizer training checkpoint as safetensors weights")
+    p.add_argument("checkpoint")
+    p.add_argument("output", help="NAME.safetensors")
+    p.add_argument("--measure-on", help="folder of images: store the measured PSNR, codebook utilization and "
+                   "tokenize speed in the weights")
+    p.set_defaults(run=_export_tokenizer)
     p = sub.add_parser("finetune-quantized", help="retrain an image codec's synthesis on the latents a quantizer "
                        "really produces; writes the synthesis over the base weights, with a model card")
     p.add_argument("output", help="NAME.safetensors, beside the base weights (in pretrained/ to install it)")

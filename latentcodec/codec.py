@@ -18,7 +18,8 @@ class Codec:
     weights_hash: str  # identity of the weights; a stream only decodes with the same
 
     def encode_chunks(self, media: Any, **options) -> tuple[dict, Iterator[bytes]]:
-        """``options`` are the codec's own encoder settings (e.g. an image codec's ``quantizer``)."""
+        """``options`` are the codec's own encoder settings (e.g. an image codec's
+        ``quantizer``); one it does not have raises ValueError."""
         raise NotImplementedError
 
     def decode_chunks(self, meta: dict, chunks: Iterable[bytes]) -> Any:

@@ -188,6 +188,8 @@ def test_cli_encodes_with_tcq_and_decodes_unasked(tmp_path, photo, capsys):
     assert read_image(out).shape == photo.shape
     assert main(["encode", str(png), str(bad), "--quantizer", "tcq:states=3"]) == 1
     assert "4 or 8 states" in capsys.readouterr().err and not bad.exists()
+    assert main(["encode", str(png), str(bad), "--model", "lossless-image", "--quantizer", "tcq"]) == 1
+    assert "no encoder options (got quantizer)" in capsys.readouterr().err and not bad.exists()
 
 
 def test_eval_rd_compares_quantizers_against_an_anchor(tmp_path, capsys):

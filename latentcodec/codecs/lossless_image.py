@@ -69,7 +69,9 @@ class LosslessImageCodec(Codec):
     def __init__(self):
         self.model = LaplaceConditional()
 
-    def encode_chunks(self, image) -> tuple[dict, Iterator[bytes]]:
+    def encode_chunks(self, image, **options) -> tuple[dict, Iterator[bytes]]:
+        if options:
+            raise ValueError(f"{self.name} has no encoder options (got {', '.join(options)})")
         image = np.asarray(image)
         if image.ndim == 2:
             image = image[..., None]
