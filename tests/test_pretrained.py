@@ -60,3 +60,22 @@ def test_cli_quality_picks_a_rate_point(tmp_path, photo, quality):
     assert header.codec == registry.resolve(DEFAULT_IMAGE_MODEL, quality)
     assert main(["encode", str(tmp_path / "in.png"), str(tmp_path / "x.lc"), "--quality", "99"]) == 1
     assert not (tmp_path / "x.lc").exists()
+
+
+@pytest.mark.parametrize("family, quantizer", [("mbt2018-mean-small-ft", "uniform"), ("mbt2018-mean-small-tcq", "tcq")])
+def test_finetuned_decoders_keep_their_base_indices(photo, family, quantizer, capsys):
+    from latentcodec.cli import main
+    from latentcodec.container import unpack
+
+    names = registry.family(family)
+    assert len(names) == 4
+    for name in names:
+        tuned = latentcodec.load(name)
+        base = latentcodec.load(tuned.info["base"])
+        assert tuned.new_quantizer().name == quantizer
+        stream = tuned.compress(photo)
+        assert unpack(stream)[1] == unpack(base.compress(photo, quantizer=tuned.info["quantizer"]))[1]
+        assert np.array_equal(latentcodec.decompress(stream), latentcodec.decompress(stream))
+    assert main(["models"]) == 0
+    listed = {line.split()[0]: line.split()[3] for line in capsys.readouterr().out.splitlines()[2:]}
+    assert all(listed[name] == quantizer for name in names)
