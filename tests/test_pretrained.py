@@ -14,7 +14,7 @@ WEIGHTS = sorted(p for d in pretrained_dirs() for p in d.glob("*.safetensors"))
 
 def test_pretrained_weights_are_small_and_carded():
     assert WEIGHTS, "no pretrained weights shipped"
-    assert sum(p.stat().st_size for p in WEIGHTS) < 40e6
+    assert sum(p.stat().st_size for d in pretrained_dirs() for p in d.rglob("*.safetensors")) < 40e6
     for path in WEIGHTS:
         assert path.stat().st_size < 4.5e6, path
         card = path.with_suffix(".md").read_text()
@@ -79,3 +79,19 @@ def test_finetuned_decoders_keep_their_base_indices(photo, family, quantizer, ca
     assert main(["models"]) == 0
     listed = {line.split()[0]: line.split()[3] for line in capsys.readouterr().out.splitlines()[2:]}
     assert all(listed[name] == quantizer for name in names)
+
+
+def test_pretrained_tokenizers_load_are_carded_and_reconstruct(photo):
+    from latentcodec.codecs.image_tokenizer import load_tokenizer
+    from latentcodec.evaluation.rate_distortion import psnr
+
+    paths = sorted(p for d in pretrained_dirs() for p in (d / "tokenizers").glob("*.safetensors"))
+    assert paths
+    for path in paths:
+        card = path.with_suffix(".md").read_text()
+        for section in ("Training data", "Training", "Measured"):
+            assert f"## {section}" in card, (path, section)
+        tokenizer = load_tokenizer(path)
+        tokens = tokenizer.tokenize(photo)
+        assert tokens.shape == (1, photo.shape[0] // 8, photo.shape[1] // 8)
+        assert psnr(photo, tokenizer.detokenize(tokens)[0].numpy()) > 20

@@ -114,7 +114,7 @@ def test_factorized_prior_refuses_tcq():
 
 
 def test_quantizer_specs():
-    q = parse_quantizer("tcq:states=4,lmbda=0.05", {"tcq": {"delta_shift": 3, "lmbda": 1.0}})
+    q = parse_quantizer("tcq:states=4,lmbda=0.05,delta_shift=3")
     assert (q.states, q.delta_shift, q.lmbda) == (4, 3, 0.05)
     assert quantizer_from_params(q.params()).params() == q.params() == {"name": "tcq", "states": 4, "delta_shift": 3}
     for bad, message in [("vq", "unknown quantizer"), ("tcq:states=5", "4 or 8 states"), ("tcq:depth=2", "bad options"),

@@ -92,9 +92,8 @@ class ImageCodec(Codec):
 
     ``quantizer`` picks how the latent is quantized at encode time (``uniform``,
     ``tcq``, or with options, ``tcq:states=4,lmbda=0.05``); the header records
-    it, so decoding needs nothing said. A codec's weights may carry its own
-    default quantizer (``info["quantizer"]``) and settings tuned for it
-    (``info["quantizer_defaults"] = {"tcq": {"delta_shift": 5, "lmbda": 0.1}}``).
+    it, so decoding needs nothing said. A codec's weights may name its own
+    default (``info["quantizer"]``, e.g. a decoder finetuned for TCQ).
     """
 
     modality = "image"
@@ -117,7 +116,7 @@ class ImageCodec(Codec):
 
     def new_quantizer(self, spec: str | None = None):
         """A latent quantizer for one stream, from ``spec`` or this codec's default."""
-        return parse_quantizer(spec or self.info.get("quantizer", "uniform"), self.info.get("quantizer_defaults"))
+        return parse_quantizer(spec or self.info.get("quantizer", "uniform"))
 
     @torch.no_grad()
     def encode_chunks(self, image, quantizer: str | None = None) -> tuple[dict, Iterator[bytes]]:

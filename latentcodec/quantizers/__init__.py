@@ -26,13 +26,13 @@ def __getattr__(name: str):
 LATENT_QUANTIZERS = {q.name: q for q in (UniformQuantizer, TrellisQuantizer)}
 
 
-def parse_quantizer(spec: str, defaults: dict | None = None):
+def parse_quantizer(spec: str):
     """A latent quantizer from ``NAME`` or ``NAME:key=value,...`` (e.g.
-    ``tcq:states=4,lmbda=0.05``); ``defaults[NAME]`` fills the keys not given."""
+    ``tcq:states=4,lmbda=0.05``); keys not given keep their defaults."""
     name, _, options = spec.partition(":")
     if name not in LATENT_QUANTIZERS:
         raise ValueError(f"unknown quantizer {name!r}; choose from {', '.join(LATENT_QUANTIZERS)}")
-    params = dict((defaults or {}).get(name, {}))
+    params = {}
     for item in filter(None, options.split(",")):
         key, eq, value = item.partition("=")
         if not eq:

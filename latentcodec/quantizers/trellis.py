@@ -51,9 +51,10 @@ def delta_of(delta_shift: int) -> float:
 
 
 def reconstruction(symbols: np.ndarray, quantizer: np.ndarray) -> np.ndarray:
-    """Grid level (in units of delta) of each index under its quantizer."""
-    symbols = symbols.astype(np.int64)  # a corrupt stream's extreme values must not wrap
-    return 2 * symbols - np.sign(symbols) * quantizer
+    """Grid level (in units of delta) of each index under its quantizer, as
+    float32 (exact below 2^23; a corrupt stream's extreme values cannot wrap)."""
+    k = symbols.astype(np.float32)
+    return 2 * k - np.sign(k) * quantizer.astype(np.float32)
 
 
 def build_tables(family: str = "gaussian") -> CdfTables:
@@ -135,7 +136,7 @@ class TrellisQuantizer:
         return np.minimum(conditional.indexes(scales) + self.delta_shift, N_SCALES - 1).astype(np.int32)
 
     def _dequantize(self, symbols, states, means: Tensor | None, shape) -> Tensor:
-        levels = reconstruction(symbols, self.quantizer_of_state[states]).astype(np.float32)
+        levels = reconstruction(symbols, self.quantizer_of_state[states])
         y = torch.from_numpy(levels * np.float32(self.delta)).reshape(shape)
         return y.to(means.device) + means if means is not None else y
 

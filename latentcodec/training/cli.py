@@ -106,7 +106,7 @@ def _measure_tokenizer(tokenizer: ImageTokenizer, images: list[np.ndarray]) -> d
             "tokens_per_second": round(count / seconds)}
 
 
-def finetune_quantized(codec, output: str, quantizer: str = "uniform", steps: int = 2000, lr: float = 5e-5,
+def finetune_quantized(codec, output: str, quantizer: str = "uniform", steps: int = 1000, lr: float = 1e-4,
                        measure_on: str | None = None, command: str = "", **data) -> dict:
     """``latentcodec finetune-quantized``: retrains an image codec's synthesis
     on the latents ``quantizer`` really produces, then writes the synthesis

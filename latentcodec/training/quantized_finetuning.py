@@ -64,7 +64,7 @@ class QuantizedLatents(L.LightningDataModule):
 class SynthesisFinetuning(L.LightningModule):
     """Retrains a copy of the codec's synthesis transform on cached latents: MSE only, as the rate is fixed."""
 
-    def __init__(self, codec, lr: float = 5e-5, steps: int = 2000):
+    def __init__(self, codec, lr: float = 1e-4, steps: int = 1000):
         super().__init__()
         self.g_s = copy.deepcopy(codec.model.g_s).train()
         self.lr, self.steps = lr, steps
@@ -82,7 +82,7 @@ class SynthesisFinetuning(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
-def finetune(codec, quantizer: str, steps: int, lr: float = 5e-5, **data) -> torch.nn.Module:
+def finetune(codec, quantizer: str, steps: int, lr: float = 1e-4, **data) -> torch.nn.Module:
     """The codec's synthesis, retrained on its ``quantizer``'s latents (returns a trained copy)."""
     datamodule = QuantizedLatents(codec, quantizer, **data)
     module = SynthesisFinetuning(codec, lr, steps)
