@@ -7,6 +7,7 @@
 
 from latentcodec.errors import BitstreamError, IncompleteStreamError
 from latentcodec.entropy import RangeDecoder, RangeEncoder
+from latentcodec.batch_tokenize import read_tokens
 from latentcodec.files import decode_file, encode_file
 from latentcodec.media import MediaError
 from latentcodec.registry import available_codecs, decompress, load, read, register_codec
@@ -25,5 +26,6 @@ __all__ = [
     "encode_file",
     "load",
     "read",
+    "read_tokens",
     "register_codec",
 ]

@@ -17,6 +17,7 @@ from latentcodec.errors import BitstreamError
 from latentcodec.files import DEFAULT_IMAGE_MODEL
 from latentcodec.media import MediaError
 
+DEFAULT_TOKENIZER = "image-tokenizer-fsq-f8-small.safetensors"
 EXPECTED_ERRORS = (BitstreamError, MediaError, OSError, KeyError, ValueError)
 
 
@@ -171,6 +172,18 @@ def _export_tokenizer(args) -> None:
     print(f"{args.checkpoint} -> {args.output}: {info}")
 
 
+def _tokenize(args) -> None:
+    from latentcodec.batch_tokenize import tokenize_images
+    from latentcodec.codecs.image import pretrained_dirs
+
+    model = args.model or next((str(p) for d in pretrained_dirs() if (p := d / "tokenizers" / DEFAULT_TOKENIZER).exists()), None)
+    if model is None:
+        raise FileNotFoundError(f"no {DEFAULT_TOKENIZER} in pretrained/tokenizers; give --model")
+    s = tokenize_images(model, args.inputs, args.out, args.size, args.batch_size, args.shard_items)
+    print(f"{args.out}: {s['tokenized']} items tokenized ({s['new']} new), {s['errors']} unreadable skipped, "
+          f"{s['shards']} shards, {s['tokens_per_item']} tokens per item")
+
+
 def _finetune_quantized(args) -> None:
     from latentcodec.training.cli import finetune_quantized
 
@@ -232,6 +245,14 @@ def main(argv=None) -> int:
     p.add_argument("--measure-on", help="folder of images: store the measured PSNR, codebook utilization and "
                    "tokenize speed in the weights")
     p.set_defaults(run=_export_tokenizer)
+    p = sub.add_parser("tokenize", help="tokenize folders or .txt lists of images into resumable token shards")
+    p.add_argument("inputs", nargs="+", help="folders of images and/or .txt files with one image path a line")
+    p.add_argument("--out", required=True, help="output folder: shard-NNNNN.safetensors, index.jsonl, manifest.json")
+    p.add_argument("--model", help=f"tokenizer weights (default: pretrained/tokenizers/{DEFAULT_TOKENIZER})")
+    p.add_argument("--size", type=int, default=256, help="images are resized and centre-cropped to SIZE x SIZE")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--shard-items", type=int, default=1000)
+    p.set_defaults(run=_tokenize)
     p = sub.add_parser("finetune-quantized", help="retrain an image codec's synthesis on the latents a quantizer "
                        "really produces; writes the synthesis over the base weights, with a model card")
     p.add_argument("output", help="NAME.safetensors, beside the base weights (in pretrained/ to install it)")

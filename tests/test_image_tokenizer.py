@@ -76,6 +76,8 @@ def test_weights_round_trip_through_safetensors(tokenizer, photo, tmp_path):
     save_file({"w": torch.zeros(1)}, str(tmp_path / "codec.safetensors"), metadata={"architecture": "mbt2018-mean"})
     with pytest.raises(ValueError, match="not a latentcodec image tokenizer"):
         load_tokenizer(tmp_path / "codec.safetensors")
+    going_on = TokenizerTraining(downsample=8, width=16, init_weights=str(tmp_path / "tok.safetensors")).tokenizer
+    assert torch.equal(going_on.tokenize(photo), tokens)  # training can go on from shipped weights
 
 
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")

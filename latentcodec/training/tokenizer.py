@@ -6,7 +6,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from latentcodec.codecs.image_tokenizer import ImageTokenizer
+from latentcodec.codecs.image_tokenizer import ImageTokenizer, load_tokenizer
 
 LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
 
@@ -32,12 +32,15 @@ class TokenizerTraining(L.LightningModule):
         loss: str = "mse",
         lr: float = 2e-4,
         lr_milestones: tuple[int, ...] = (),
+        init_weights: str | None = None,
     ):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         self.save_hyperparameters()
         self.tokenizer = ImageTokenizer(downsample, levels, width)
+        if init_weights:  # go on from shipped weights (their architecture must match)
+            self.tokenizer.load_state_dict(load_tokenizer(init_weights).state_dict())
 
     def training_step(self, batch, batch_idx):
         x_hat, _ = self.tokenizer(batch)
