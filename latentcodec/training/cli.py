@@ -113,7 +113,6 @@ def finetune_quantized(codec, output: str, quantizer: str = "uniform", steps: in
     (over the codec's weights, which must lie beside ``output``) and a model
     card. Returns what it stored in the weights' info."""
     import copy
-    import json
     import os
     import platform
     import time
