@@ -14,7 +14,7 @@ import latentcodec
 from latentcodec import datasets, registry
 from latentcodec.container import ContainerReader
 from latentcodec.errors import BitstreamError
-from latentcodec.files import DEFAULT_IMAGE_MODEL
+from latentcodec.files import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, DEFAULT_VIDEO_MODEL
 from latentcodec.media import MediaError
 
 DEFAULT_TOKENIZER = "image-tokenizer-fsq-f8-small.safetensors"
@@ -23,25 +23,52 @@ EXPECTED_ERRORS = (BitstreamError, MediaError, OSError, KeyError, ValueError)
 
 def _encode(args) -> None:
     options = {"quantizer": args.quantizer} if args.quantizer else {}
+    if args.bitrate is not None:
+        options["bitrate"] = args.bitrate
+    if args.gop is not None:
+        options["gop"] = args.gop
     latentcodec.encode_file(args.input, args.output, model=args.model, quality=args.quality, **options)
     print(f"{args.input} -> {args.output}: {Path(args.output).stat().st_size} bytes")
+    with open(args.output, "rb") as f:
+        meta = ContainerReader(f).header.meta
+    if "source_sample_rate" in meta:
+        print(f"note: coded as {meta['sample_rate']} Hz mono; the input was {meta['source_sample_rate']} Hz "
+              f"with {meta['source_channels']} channel(s), downmixed and resampled")
 
 
 def _decode(args) -> None:
-    latentcodec.decode_file(args.input, args.output)
+    latentcodec.decode_file(args.input, args.output, crf=args.crf)
     print(f"{args.input} -> {args.output}")
 
 
 def _info(args) -> None:
     with open(args.input, "rb") as f:
         reader = ContainerReader(f)
-        sizes = [len(chunk) for chunk in reader]
+        chunks = [(chunk[:1], len(chunk)) for chunk in reader]  # a video chunk starts with its frame type
+    sizes = [n for _, n in chunks]
     h = reader.header
     print(f"file:     {args.input} ({Path(args.input).stat().st_size} bytes, format version {reader.version})")
     print(f"codec:    {h.codec} (weights {h.weights})")
     for key, value in sorted(h.meta.items()):
         print(f"{key + ':':<10}{value}")
     print(f"chunks:   {len(sizes)}, {sum(sizes)} payload bytes" + (f", {min(sizes)}..{max(sizes)} each" if sizes else ""))
+    if "gop" in h.meta and "frame_rate" in h.meta:
+        _video_info(h.meta, chunks)
+
+
+def _video_info(meta: dict, chunks: list[tuple[bytes, int]]) -> None:
+    """Frames, where the intra frames are, and every frame's size (one chunk per frame)."""
+    from fractions import Fraction
+
+    seconds = len(chunks) / Fraction(meta["frame_rate"])
+    intra = [i for i, (kind, _) in enumerate(chunks) if kind == b"I"]
+    rate = f", {8 * sum(n for _, n in chunks) / float(seconds) / 1000:.1f} kbit/s" if chunks else ""
+    print(f"frames:   {len(chunks)} ({float(seconds):.3f} s{rate}); GOP {meta['gop']}: {len(intra)} intra frames, at "
+          f"{', '.join(map(str, intra[:10]))}{', ...' if len(intra) > 10 else ''}")
+    print("frame sizes in bytes (I intra, P predicted), 10 a row:")
+    for start in range(0, len(chunks), 10):
+        row = "".join(f"{kind.decode('latin-1') or '?'}{n:>7} " for kind, n in chunks[start : start + 10])
+        print(f"  {start:>6}  {row.rstrip()}")
 
 
 def _models(args) -> None:
@@ -158,6 +185,83 @@ def _eval_rd(args) -> None:
         print(f"plot: {args.plot}")
 
 
+def _eval_audio(args) -> None:
+    from latentcodec.evaluation import audio_baselines, audio_quality as aq
+
+    start = time.perf_counter()
+    files = aq.audio_files(args.folder)
+    if args.limit and args.limit < len(files):  # spread over the folder, not its first N names
+        files = [files[i * len(files) // args.limit] for i in range(args.limit)]
+    clips = [aq.load_clip(p, args.seconds) for p in files]
+    bitrates = [float(b) for b in filter(None, args.bitrates.split(","))]
+    coders = [c for name in filter(None, args.models.split(",")) for c in aq.learned_coders(name, bitrates)]
+    for name in filter(None, args.baselines.split(",")):
+        if name == "opus":
+            coders += [audio_baselines.opus(float(k)) for k in args.opus_bitrates.split(",")]
+        elif name == "codec2":
+            coders += [audio_baselines.codec2(mode) for mode in args.codec2_modes.split(",")]
+        else:
+            raise KeyError(f"unknown baseline {name!r}; choose from opus, codec2")
+    points = [aq.evaluate(coder, clips) for coder in coders]
+    seconds = sum(c.samples.shape[1] for c in clips) / aq.RATE
+    print(f"{len(clips)} files from {args.folder} ({seconds:.1f} s of speech, 16 kHz mono); "
+          "kbit/s from real byte counts; means over files")
+    print(f"  {'system':<24}{'setting':<13}{'kbit/s':>8}{'mel':>8}{'SI-SDR':>9}{'PESQ-WB':>9}  PESQ scored")
+    for p in points:
+        print(f"  {p.system:<24}{p.setting:<13}{p.kbps:>8.3f}{p.mel:>8.3f}{p.si_sdr:>9.2f}{p.pesq:>9.3f}"
+              f"  {p.pesq_scored}/{p.clips}")
+    if any(p.pesq_scored < p.clips for p in points):
+        print("PESQ-WB has no score for clips under 0.25 s or without detected speech; its means leave those out")
+    if args.plot:
+        aq.plot(points, args.plot)
+        print(f"plot: {args.plot}")
+    print(f"took {time.perf_counter() - start:.1f} s")
+
+
+def _eval_video(args) -> None:
+    import torch
+
+    from latentcodec.evaluation import video_rd as vr
+
+    start = time.perf_counter()
+    files = vr.video_files(args.inputs)
+    clips = [vr.read_clip(path, args.frames) for path in files]
+    entries = list(filter(None, (args.models or "").split(",")))
+    if args.models is None:
+        if registry.family(DEFAULT_VIDEO_MODEL) or DEFAULT_VIDEO_MODEL in registry.available_codecs():
+            entries = [DEFAULT_VIDEO_MODEL]
+        else:
+            print(f"note: no video codec {DEFAULT_VIDEO_MODEL} is installed (pretrained/video/); measuring the baselines only")
+    curves = {}
+    for entry in entries:
+        prefix, _, quantizer = entry.partition("@")
+        options = {"quantizer": quantizer} if quantizer else {}
+        names = registry.family(prefix) or [registry.resolve(prefix)]
+        curves[entry] = [vr.codec_point(registry.load(name), clips, args.gop, **options) for name in names]
+    crfs = [int(c) for c in args.crf.split(",")]
+    for name in filter(None, args.baselines.split(",")):
+        if name not in vr.BASELINES:
+            raise KeyError(f"unknown baseline {name!r}; choose from {', '.join(vr.BASELINES)}")
+        curves[name] = vr.baseline_curve(name, clips, args.gop, crfs)
+    print(", ".join(f"{p.name} ({c.width}x{c.height}, {len(c)} frames at {float(c.frame_rate):.3f} fps)" for p, c in zip(files, clips)))
+    print(f"GOP {args.gop}, low delay (P-frames only). x264/x265: preset medium, no B-frames, no scene-cut intra "
+          f"frames, 4:2:0, one thread; ours: {torch.get_num_threads()} torch thread(s). kbit/s from real stream "
+          "sizes; PSNR on RGB, mean over frames, then clips")
+    for name, curve in curves.items():
+        print(f"\n{name}\n  {'setting':<28}{'kbit/s':>9}{'bpp':>8}{'PSNR':>8}{'enc fps':>9}{'dec fps':>9}")
+        for p in curve:
+            print(f"  {p.setting:<28}{p.kbps:>9.2f}{p.bpp:>8.4f}{p.psnr:>8.3f}{p.encode_fps:>9.1f}{p.decode_fps:>9.1f}")
+    ours = [n for n in curves if n not in vr.BASELINES]
+    baselines = [n for n in curves if n in vr.BASELINES]
+    table = vr.bd_rates(curves, ours, baselines) | vr.bd_rates(curves, baselines[1:], baselines[:1])
+    for (test, anchor), value in table.items():
+        print(f"BD-rate (PSNR) {test} vs {anchor}: " + ("n/a (needs 2+ points a curve, overlapping in PSNR)" if value != value else f"{value:+.2f}%"))
+    if args.plot:
+        vr.plot(curves, args.plot, ", ".join(p.name for p in files) + f", {args.frames} frames, GOP {args.gop}")
+        print(f"plot: {args.plot}")
+    print(f"took {time.perf_counter() - start:.1f} s")
+
+
 def _export(args) -> None:
     from latentcodec.training.cli import export
 
@@ -172,9 +276,24 @@ def _export_tokenizer(args) -> None:
     print(f"{args.checkpoint} -> {args.output}: {info}")
 
 
+def _export_audio(args) -> None:
+    from latentcodec.training.cli import export_audio
+
+    info = export_audio(args.checkpoint, args.output, prior_from=args.prior_from, measure_on=args.measure_on,
+                        measure_files=args.measure_files)
+    print(f"{args.checkpoint} -> {args.output}: {info}")
+
+
+def _export_video(args) -> None:
+    from latentcodec.training.cli import export_video
+
+    info = export_video(args.checkpoint, args.output, measure_on=args.measure_on, frames=args.frames, gop=args.gop)
+    print(f"{args.checkpoint} -> {args.output}: {info}")
+
+
 def _tokenize(args) -> None:
     from latentcodec.batch_tokenize import tokenize_images
-    from latentcodec.codecs.image import pretrained_dirs
+    from latentcodec.pretrained import pretrained_dirs
 
     model = args.model or next((str(p) for d in pretrained_dirs() if (p := d / "tokenizers" / DEFAULT_TOKENIZER).exists()), None)
     if model is None:
@@ -196,24 +315,30 @@ def _finetune_quantized(args) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] in (["train"], ["train-tokenizer"]):  # LightningCLI owns everything after the verb
-        from latentcodec.training.cli import train, train_tokenizer
+    if argv[:1] in (["train"], ["train-tokenizer"], ["train-audio"], ["train-video"]):  # LightningCLI owns everything after the verb
+        from latentcodec.training.cli import train, train_audio, train_tokenizer, train_video
 
-        (train if argv[0] == "train" else train_tokenizer)(argv[1:])
+        verbs = {"train": train, "train-tokenizer": train_tokenizer, "train-audio": train_audio, "train-video": train_video}
+        verbs[argv[0]](argv[1:])
         return 0
     parser = argparse.ArgumentParser(prog="latentcodec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("encode", help="encode a media file to .lc")
     p.add_argument("input")
     p.add_argument("output")
-    p.add_argument("--model", default=DEFAULT_IMAGE_MODEL, help="installed codec or family (see `latentcodec models`)")
+    p.add_argument("--model", help="installed codec or family (see `latentcodec models`); by default "
+                   f"{DEFAULT_IMAGE_MODEL} for images, {DEFAULT_AUDIO_MODEL} for audio, {DEFAULT_VIDEO_MODEL} for video")
+    p.add_argument("--bitrate", type=float, help="audio codecs: kbit/s before entropy coding (e.g. 1.5, 3, 6; default 3)")
     p.add_argument("--quality", type=int, help="rate point of a family: NAME-q<QUALITY> (default: its middle one)")
+    p.add_argument("--gop", type=int, help="video codecs: frames from one intra frame to the next (default 12)")
     p.add_argument("--quantizer", help="learned image codecs: uniform or tcq (trellis-coded), optionally with "
                    "options, e.g. tcq:states=4,lmbda=0.05 (default: the model's own)")
     p.set_defaults(run=_encode)
     p = sub.add_parser("decode", help="decode a .lc file; the output format follows its suffix")
     p.add_argument("input")
-    p.add_argument("output")
+    p.add_argument("output", help="for video: .mp4/.mkv/.mov (H.264), .y4m, or a folder (PNG frames)")
+    p.add_argument("--crf", type=int, help="video to .mp4: 0 (default) writes lossless RGB H.264; 1..51 writes "
+                   "4:2:0 H.264 at that CRF, which every player plays (18 is visually lossless)")
     p.set_defaults(run=_decode)
     p = sub.add_parser("info", help="what a .lc file holds, without decoding it")
     p.add_argument("input")
@@ -230,6 +355,27 @@ def main(argv=None) -> int:
     p.add_argument("--baselines", default="jpeg,webp,avif", help="comma-separated: jpeg, webp, avif")
     p.add_argument("--plot", help="write the rate-distortion curves to this PNG")
     p.set_defaults(run=_eval_rd)
+    p = kinds.add_parser("audio", help="speech quality vs real bitrate: our audio codecs vs Opus and Codec2, plot")
+    p.add_argument("folder", help="folder of speech files (coded and compared as 16 kHz mono)")
+    p.add_argument("--models", default="", help="comma-separated installed audio codecs")
+    p.add_argument("--bitrates", default="", help="comma-separated kbit/s for --models (default: all each offers)")
+    p.add_argument("--baselines", default="opus,codec2", help="comma-separated: opus, codec2")
+    p.add_argument("--opus-bitrates", default="6,8,12", help="comma-separated kbit/s")
+    p.add_argument("--codec2-modes", default="3200,2400,1600,1200,700C", help="comma-separated Codec2 modes")
+    p.add_argument("--limit", type=int, help="use N files, spread evenly over the sorted folder")
+    p.add_argument("--seconds", type=float, help="code only the first S seconds of each file")
+    p.add_argument("--plot", help="write quality vs kbit/s (one panel per metric) to this PNG")
+    p.set_defaults(run=_eval_audio)
+    p = kinds.add_parser("video", help="PSNR vs bitrate of video codecs against x264/x265, BD-rates, fps, plot")
+    p.add_argument("inputs", nargs="+", help="video files, or folders of them")
+    p.add_argument("--models", help=f"comma-separated video codecs or families (default: {DEFAULT_VIDEO_MODEL} "
+                   "if installed); NAME@QUANTIZER codes with that quantizer")
+    p.add_argument("--baselines", default="x264,x265", help="comma-separated: x264, x265")
+    p.add_argument("--frames", type=int, default=60, help="code the first N frames of each clip")
+    p.add_argument("--gop", type=int, default=12, help="intra period, the same for every codec")
+    p.add_argument("--crf", default="18,23,28,33,38", help="comma-separated CRF values for the baselines")
+    p.add_argument("--plot", help="write PSNR vs kbit/s to this PNG")
+    p.set_defaults(run=_eval_video)
     datasets.add_cli(sub)
     sub.add_parser("train", help="train a model: `latentcodec train fit --config configs/NAME.yaml` (LightningCLI)")
     p = sub.add_parser("export", help="write a training checkpoint's model as pretrained weights")
@@ -237,6 +383,8 @@ def main(argv=None) -> int:
     p.add_argument("output", help="NAME.safetensors; put it in pretrained/ to install it as codec NAME")
     p.add_argument("--measure-on", help="folder of images: store the measured bpp and PSNR in the weights")
     p.set_defaults(run=_export)
+    sub.add_parser("train-audio", help="train an audio codec: "
+                   "`latentcodec train-audio fit --config configs/speech-codec-16k.yaml` (LightningCLI)")
     sub.add_parser("train-tokenizer", help="train an image tokenizer: "
                    "`latentcodec train-tokenizer fit --config configs/image-tokenizer-fsq-f8.yaml` (LightningCLI)")
     p = sub.add_parser("export-tokenizer", help="write a tokenizer training checkpoint as safetensors weights")
@@ -245,6 +393,26 @@ def main(argv=None) -> int:
     p.add_argument("--measure-on", help="folder of images: store the measured PSNR, codebook utilization and "
                    "tokenize speed in the weights")
     p.set_defaults(run=_export_tokenizer)
+    p = sub.add_parser("export-audio", help="write an audio codec training checkpoint as safetensors weights "
+                       "with its entropy-coding prior")
+    p.add_argument("checkpoint")
+    p.add_argument("output", help="NAME.safetensors; put it in pretrained/audio/ to install it as codec NAME")
+    p.add_argument("--prior-from", default="~/.cache/latentcodec/data/speech/train",
+                   help="training recordings whose index frequencies become the prior")
+    p.add_argument("--measure-on", help="folder of recordings: store real bitrates, mel distance, SI-SDR and "
+                   "codebook use in the weights")
+    p.add_argument("--measure-files", type=int, default=100, help="recordings of --measure-on to code (every k-th)")
+    p.set_defaults(run=_export_audio)
+    sub.add_parser("train-video", help="train a video codec's P-frame model: "
+                   "`latentcodec train-video fit --config configs/video-ssf-small.yaml` (LightningCLI)")
+    p = sub.add_parser("export-video", help="write a video training checkpoint as safetensors weights naming "
+                       "its intra codec")
+    p.add_argument("checkpoint")
+    p.add_argument("output", help="NAME.safetensors; put it in pretrained/video/ to install it as codec NAME")
+    p.add_argument("--measure-on", nargs="+", help="video files or folders: store kbit/s, PSNR and fps in the weights")
+    p.add_argument("--frames", type=int, default=60, help="frames of each --measure-on clip to code")
+    p.add_argument("--gop", type=int, default=12, help="intra period for --measure-on")
+    p.set_defaults(run=_export_video)
     p = sub.add_parser("tokenize", help="tokenize folders or .txt lists of images into resumable token shards")
     p.add_argument("inputs", nargs="+", help="folders of images and/or .txt files with one image path a line")
     p.add_argument("--out", required=True, help="output folder: shard-NNNNN.safetensors, index.jsonl, manifest.json")

@@ -7,6 +7,7 @@ and back. Chunks are produced and consumed lazily, so codecs that stream
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Iterable, Iterator
 
 from latentcodec.container import ContainerReader, ContainerWriter, Header, pack, unpack
@@ -38,8 +39,16 @@ class Codec:
                 f"the installed weights are {self.weights_hash}"
             )
 
+    def _encode(self, media: Any, options: dict) -> tuple[dict, Iterator[bytes]]:
+        parameters = list(inspect.signature(self.encode_chunks).parameters.values())[1:]
+        own = [p.name for p in parameters if p.kind is not p.VAR_KEYWORD]
+        unknown = sorted(set(options) - set(own))
+        if unknown and len(own) == len(parameters):  # a codec taking **options checks them itself
+            raise ValueError(f"{self.name} has no option {', '.join(unknown)} (its options: {', '.join(own) or 'none'})")
+        return self.encode_chunks(media, **options)
+
     def compress(self, media: Any, **options) -> bytes:
-        meta, chunks = self.encode_chunks(media, **options)
+        meta, chunks = self._encode(media, options)
         return pack(self.header(meta), chunks)
 
     def decompress(self, data: bytes) -> Any:
@@ -49,7 +58,7 @@ class Codec:
 
     def write(self, media: Any, stream, **options) -> None:
         """Streams the container to a binary file object."""
-        meta, chunks = self.encode_chunks(media, **options)
+        meta, chunks = self._encode(media, options)
         writer = ContainerWriter(stream, self.header(meta))
         for chunk in chunks:
             writer.write_chunk(chunk)

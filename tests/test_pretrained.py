@@ -6,7 +6,7 @@ import pytest
 
 import latentcodec
 from latentcodec import registry
-from latentcodec.codecs.image import pretrained_dirs
+from latentcodec.pretrained import pretrained_dirs
 from latentcodec.files import DEFAULT_IMAGE_MODEL
 
 WEIGHTS = sorted(p for d in pretrained_dirs() for p in d.glob("*.safetensors"))

@@ -8,9 +8,7 @@ be stored in fp16; integer tables and buffers are kept exactly.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -23,18 +21,12 @@ from latentcodec.codec import Codec
 from latentcodec.codecs.image_models import IMAGE_MODELS, ImageModel, pad, to_tensor
 from latentcodec.entropy import RangeDecoder, RangeEncoder
 from latentcodec.errors import BitstreamError
+from latentcodec.pretrained import file_hash, pretrained_dirs
 from latentcodec.quantizers import parse_quantizer, quantizer_from_params
 from latentcodec.registry import register_codec
 
 TILE = 1024  # larger images are coded in independent tiles, bounding memory
 MAX_PIXELS = 1 << 28
-
-
-def pretrained_dirs() -> list[Path]:
-    dirs = [Path(__file__).resolve().parents[2] / "pretrained"]
-    if os.environ.get("LATENTCODEC_PRETRAINED"):
-        dirs.insert(0, Path(os.environ["LATENTCODEC_PRETRAINED"]))
-    return [d for d in dirs if d.is_dir()]
 
 
 def save_weights(model: ImageModel, path, architecture: str, **info) -> None:
@@ -71,7 +63,7 @@ def load_weights(model: ImageModel, path) -> None:
     meta = read_metadata(path)
     if "base" in meta:
         base = path.with_name(f"{meta['base']}.safetensors")
-        if not base.is_file() or _file_hash(base) != meta["base_weights"]:
+        if not base.is_file() or file_hash(base) != meta["base_weights"]:
             raise ValueError(f"{path}: needs base weights {meta['base']} ({meta['base_weights']}) beside it")
         load_weights(model, base)
     with safe_open(str(path), "pt") as f:
@@ -81,10 +73,6 @@ def load_weights(model: ImageModel, path) -> None:
     missing, unexpected = model.load_state_dict(state, strict="base" not in meta)
     if unexpected:
         raise ValueError(f"{path}: unexpected tensors {unexpected[:3]}")
-
-
-def _file_hash(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 class ImageCodec(Codec):
@@ -107,7 +95,7 @@ class ImageCodec(Codec):
         meta = read_metadata(path)
         model = IMAGE_MODELS[meta["architecture"]](int(meta["n"]), int(meta["m"]))
         load_weights(model, path)
-        return cls(path.stem, model, _file_hash(path), json.loads(meta.get("info", "{}")))
+        return cls(path.stem, model, file_hash(path), json.loads(meta.get("info", "{}")))
 
     def _tiles(self, h: int, w: int) -> Iterator[tuple[int, int, int, int]]:
         for top in range(0, h, TILE):

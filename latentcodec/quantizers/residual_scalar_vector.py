@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -86,6 +87,10 @@ class ResidualScalarVectorQuantizer(nn.Module):
         vector_part, vector_indices, loss = self.vector_stages(residual, vector_stages)
         return sum(parts) + vector_part, torch.cat([indices, vector_indices], -1), loss
 
+    def frozen(self) -> "FrozenResidualScalarVector":
+        """The inference-time quantizer over the current weights and codebooks."""
+        return FrozenResidualScalarVector(self)
+
     def decode(self, indices: Tensor) -> Tensor:
         """z_hat from ``indices`` [batch, ..., n] of the first n stages."""
         if not 1 <= indices.shape[-1] <= self.num_quantizers:
@@ -98,3 +103,37 @@ class ResidualScalarVectorQuantizer(nn.Module):
         if indices.shape[-1] <= self.num_scalar_stages:
             return sum(parts)
         return sum(parts) + self.vector_stages.decode(indices[..., self.num_scalar_stages :])
+
+
+class FrozenResidualScalarVector:
+    """Inference-time RSVQ on [n, dim] numpy arrays: the scalar stages through
+    torch (a few small ops each), the VQ stages with
+    :class:`~latentcodec.quantizers.residual_vq.FrozenResidualCodebooks`."""
+
+    def __init__(self, quantizer: ResidualScalarVectorQuantizer):
+        self.quantizer = quantizer
+        self.vector = quantizer.vector_stages.frozen()
+
+    @torch.no_grad()
+    def encode(self, z: np.ndarray, stages: int) -> np.ndarray:
+        q = self.quantizer
+        scalar = min(stages, q.num_scalar_stages)
+        residual, indices = torch.as_tensor(np.asarray(z, dtype=np.float32)), []
+        for to_scalar, from_scalar in zip(q.to_scalar[:scalar], q.from_scalar[:scalar]):
+            codes, index = q.scalar_quantizer(to_scalar(residual))
+            residual = residual - from_scalar(codes)
+            indices.append(index.numpy().astype(np.int64))
+        if stages > scalar:
+            indices.extend(self.vector.encode(residual.numpy(), stages - scalar).T)
+        return np.stack(indices, 1)
+
+    @torch.no_grad()
+    def decode(self, indices: np.ndarray) -> np.ndarray:
+        q = self.quantizer
+        scalar = min(indices.shape[1], q.num_scalar_stages)
+        out = np.zeros((indices.shape[0], q.to_scalar[0].in_features), dtype=np.float32)
+        for stage, from_scalar in enumerate(q.from_scalar[:scalar]):
+            out += from_scalar(q.scalar_quantizer.indices_to_codes(torch.from_numpy(indices[:, stage]))).numpy()
+        if indices.shape[1] > scalar:
+            out += self.vector.decode(indices[:, scalar:])
+        return out

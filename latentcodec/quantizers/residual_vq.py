@@ -7,6 +7,7 @@ bitrate when training drops the last stages at random.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -23,6 +24,10 @@ class ResidualVectorQuantizer(nn.Module):
     stages run here. A dropped stage contributes nothing: no code, no loss,
     no codebook update, and index -1.
 
+    ``quantizer_dropout`` is the fraction of examples whose depth is drawn
+    (DAC, arXiv 2306.06546, uses 0.5: the rest train the full depth, which
+    keeps later stages useful instead of letting the first carry everything).
+
     Gradients pass straight through from the output to ``z``; the returned
     loss is each stage's commitment, weighted by ``commitment_weight``.
     """
@@ -32,7 +37,7 @@ class ResidualVectorQuantizer(nn.Module):
         dim: int,
         num_quantizers: int,
         codebook_size: int,
-        quantizer_dropout: bool = True,
+        quantizer_dropout: float = 1.0,
         decay: float = 0.99,
         commitment_weight: float = 1.0,
         kmeans_init: bool = True,
@@ -59,22 +64,28 @@ class ResidualVectorQuantizer(nn.Module):
     def codebook_size(self) -> int:
         return self.residual_vq.codebook_size
 
+    @property
+    def codebook_sizes(self) -> tuple[int, ...]:
+        """Entries per stage, in index order."""
+        return (self.codebook_size,) * self.num_quantizers
+
     def forward(self, z: Tensor, n_quantizers: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """``z`` [batch, ..., dim] -> (z_hat like z, indices [batch, ..., n], loss []).
 
         ``n_quantizers`` picks the bitrate: every example uses that many
-        stages. Left out, training with dropout draws each example's depth
-        uniformly from 1..num_quantizers (its other columns are -1); otherwise
-        all stages are used.
+        stages. Left out, training with dropout draws the depth of a
+        ``quantizer_dropout`` fraction of examples uniformly from
+        1..num_quantizers (their other columns are -1); otherwise all stages
+        are used.
         """
         if z.dim() < 2:
             raise ValueError(f"quantizes [batch, ..., dim], got {tuple(z.shape)}")
         columns = self._check_depth(n_quantizers)
         examples = z.reshape(z.shape[0], -1, z.shape[-1])
+        depth = torch.full((z.shape[0],), columns, device=z.device)
         if n_quantizers is None and self.training and self.quantizer_dropout:
-            depth = torch.randint(1, columns + 1, (z.shape[0],), device=z.device)
-        else:
-            depth = torch.full((z.shape[0],), columns, device=z.device)
+            dropped = torch.rand(z.shape[0], device=z.device) < self.quantizer_dropout
+            depth = torch.where(dropped, torch.randint(1, columns + 1, (z.shape[0],), device=z.device), depth)
         residual, codes, indices, loss = examples, [], [], z.new_zeros(())
         for stage, layer in enumerate(self.residual_vq.layers[: int(depth.max())]):
             in_use = (depth > stage)[:, None].expand(examples.shape[:2])
@@ -93,6 +104,14 @@ class ResidualVectorQuantizer(nn.Module):
         padded = F.pad(indices, (0, self.num_quantizers - columns), value=-1)
         return self.residual_vq.get_codes_from_indices(padded)[:columns].sum(0)
 
+    def codebooks(self) -> Tensor:
+        """Every stage's entries, [stages, codebook_size, dim]."""
+        return torch.stack([layer._codebook.embed[0] for layer in self.residual_vq.layers])
+
+    def frozen(self) -> "FrozenResidualCodebooks":
+        """The inference-time quantizer over the current codebooks."""
+        return FrozenResidualCodebooks(self.codebooks().detach().float().cpu().numpy())
+
     def utilization(self, indices: Tensor) -> Tensor:
         """Fraction of each stage's codebook that ``indices`` [..., n] use: a
         codebook that collapsed onto a few entries wastes its bits."""
@@ -106,3 +125,35 @@ class ResidualVectorQuantizer(nn.Module):
         if not 1 <= n_quantizers <= self.num_quantizers:
             raise ValueError(f"n_quantizers must be in 1..{self.num_quantizers}, got {n_quantizers}")
         return n_quantizers
+
+
+class FrozenResidualCodebooks:
+    """Greedy residual VQ on numpy, for coding one frame at a time.
+
+    A streaming codec quantizes one small vector per call, where the torch
+    layers spend ~50 us per stage in dispatch alone; this takes a few. Each
+    stage picks the entry maximizing r.c - |c|^2/2 (the nearest one), ties to
+    the lowest index, and its result depends only on the input and the
+    codebooks, so encoding is the same however the input was chunked.
+    """
+
+    def __init__(self, codebooks: np.ndarray):
+        self.codebooks = np.ascontiguousarray(codebooks, dtype=np.float32)  # [stages, size, dim]
+        self.half_norms = 0.5 * np.einsum("skd,skd->sk", self.codebooks, self.codebooks)
+
+    def encode(self, z: np.ndarray, stages: int) -> np.ndarray:
+        """``z`` [n, dim] -> indices [n, stages]."""
+        residual = np.array(z, dtype=np.float32)
+        out = np.empty((residual.shape[0], stages), dtype=np.int64)
+        for s in range(stages):
+            index = (residual @ self.codebooks[s].T - self.half_norms[s]).argmax(1)
+            out[:, s] = index
+            residual -= self.codebooks[s][index]
+        return out
+
+    def decode(self, indices: np.ndarray) -> np.ndarray:
+        """indices [n, stages] -> [n, dim], the sum of the stages' entries."""
+        out = np.zeros((indices.shape[0], self.codebooks.shape[2]), dtype=np.float32)
+        for s in range(indices.shape[1]):
+            out += self.codebooks[s][indices[:, s]]
+        return out

@@ -16,11 +16,11 @@ from latentcodec.training.rate_distortion import RateDistortion
 from latentcodec.training.tokenizer import TokenizerTraining
 
 
-def _lightning_cli(verb: str, module: type[L.LightningModule], argv: list[str]) -> None:
+def _lightning_cli(verb: str, module: type[L.LightningModule], argv: list[str], data=ImageFolderData) -> None:
     from lightning.pytorch.cli import LightningCLI
 
     sys.argv = [f"{Path(sys.argv[0]).name} {verb}", *argv]  # LightningCLI parses sys.argv
-    LightningCLI(module, ImageFolderData, save_config_kwargs={"overwrite": True})
+    LightningCLI(module, data, save_config_kwargs={"overwrite": True})
 
 
 def train(argv: list[str]) -> None:
@@ -31,6 +31,55 @@ def train(argv: list[str]) -> None:
 def train_tokenizer(argv: list[str]) -> None:
     """``latentcodec train-tokenizer fit --config configs/image-tokenizer-NAME.yaml`` and LightningCLI's other verbs."""
     _lightning_cli("train-tokenizer", TokenizerTraining, argv)
+
+
+def train_audio(argv: list[str]) -> None:
+    """``latentcodec train-audio fit --config configs/speech-codec-16k.yaml`` and LightningCLI's other verbs."""
+    from latentcodec.training.audio_codec import AudioCodecTraining
+    from latentcodec.training.audio_data import SpeechData
+
+    _lightning_cli("train-audio", AudioCodecTraining, argv, SpeechData)
+
+
+def train_video(argv: list[str]) -> None:
+    """``latentcodec train-video fit --config configs/video-ssf-small.yaml`` and LightningCLI's other verbs."""
+    from latentcodec.training.video_codec import VideoCodecTraining
+    from latentcodec.training.video_data import VideoClipData
+
+    _lightning_cli("train-video", VideoCodecTraining, argv, VideoClipData)
+
+
+def export_video(checkpoint: str, output: str, measure_on: list[str] | None = None, frames: int = 60, gop: int = 12) -> dict:
+    """Writes a video training checkpoint's P-frame model as a safetensors
+    weight file (fp16) naming its intra codec, which must be installed with
+    the weights it was trained with. With ``measure_on`` (video files or
+    folders), first codes their first ``frames`` frames through the weights
+    as shipped and stores kbit/s, PSNR and speed with them."""
+    from latentcodec import registry
+    from latentcodec.codecs.video_codec import VideoCodec, save_video_model
+    from latentcodec.training.video_codec import VideoCodecTraining
+
+    trained_with = torch.load(checkpoint, map_location="cpu", weights_only=True).get("intra_weights")
+    module, hp, steps = _trained_module(VideoCodecTraining, checkpoint)
+    intra = registry.load(hp["intra"])
+    if trained_with != intra.weights_hash:
+        raise ValueError(f"{checkpoint} was trained with intra weights {trained_with} of {hp['intra']}; "
+                         f"the installed ones are {intra.weights_hash}")
+    model = module.model.eval()
+    with torch.no_grad():
+        for p in model.parameters():  # what save_video_model keeps
+            p.copy_(p.half().float())
+    info = {"lmbda": hp["lmbda"], "steps": steps}
+    if measure_on:
+        from latentcodec.evaluation.video_rd import codec_point, read_clip, video_files
+
+        clips = [read_clip(path, frames) for path in video_files(measure_on)]
+        point = codec_point(VideoCodec(Path(output).stem, model, "unsaved", intra), clips, gop)
+        info |= {"kbps": round(point.kbps, 2), "bpp": round(point.bpp, 4), "psnr": round(point.psnr, 3),
+                 "encode_fps": round(point.encode_fps, 2), "decode_fps": round(point.decode_fps, 2),
+                 "gop": gop, "frames": frames, "measured_on": [str(p) for p in measure_on]}
+    save_video_model(model, output, intra, **info)
+    return info
 
 
 def _trained_module(module: type[L.LightningModule], checkpoint: str) -> tuple[L.LightningModule, dict, int]:
@@ -185,3 +234,78 @@ with `{spec}`, means over images:
 |---|---|---|---|
 {rows}
 """
+
+
+def export_audio(checkpoint: str, output: str, prior_from: str = "~/.cache/latentcodec/data/speech/train",
+                 prior_files: int = 600, measure_on: str | None = None, measure_files: int = 100) -> dict:
+    """Writes an audio codec checkpoint as a safetensors weight file (fp16)
+    with its entropy-coding prior: per stage, the frequency of each index over
+    ``prior_files`` recordings of ``prior_from`` (training data, never the
+    development set), made an integer CDF. With ``measure_on``, codes that
+    folder's first ``measure_files`` recordings (every k-th) through the file
+    as written and stores the figures with it (see :func:`_measure_audio`)."""
+    from latentcodec.codecs.audio_codec import AudioCodec, save_audio_model
+    from latentcodec.entropy import CdfTables
+    from latentcodec.training.audio_codec import AudioCodecTraining
+    from latentcodec.training.audio_data import read_folder
+
+    module, hp, steps = _trained_module(AudioCodecTraining, checkpoint)
+    model = module.codec.eval()
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():  # what save_audio_model keeps
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+    recordings = read_folder(prior_from, model.config.sample_rate)
+    recordings = recordings[:: max(1, len(recordings) // prior_files)]
+    sizes = model.quantizer.codebook_sizes
+    counts = [np.zeros(s) for s in sizes]
+    quantizer = model.quantizer.frozen()
+    with torch.inference_mode():
+        for pcm in recordings:
+            frames = torch.from_numpy(pcm[: len(pcm) // model.config.frame * model.config.frame] / 32768.0).float()
+            latents, _ = model.analyze(frames.reshape(1, -1, model.config.frame), model.initial_encoder_state())
+            for stage, column in enumerate(quantizer.encode(latents[0].numpy(), len(sizes)).T):
+                counts[stage] += np.bincount(column, minlength=sizes[stage])
+    prior = CdfTables.from_pmfs([c + 0.5 for c in counts], [0.0] * len(sizes), [0] * len(sizes))
+    info = {"steps": steps // 2, "prior_from": f"{len(recordings)} recordings of {prior_from}"}
+    save_audio_model(model, output, prior, **info)
+    if measure_on:
+        info |= _measure_audio(AudioCodec.from_file(output), measure_on, measure_files) | {"measured_on": str(measure_on)}
+        save_audio_model(model, output, prior, **info)
+    return info
+
+
+def _measure_audio(codec, folder: str, files: int) -> dict:
+    """Per bitrate, over ``files`` whole recordings (every k-th) coded through
+    real ``.lc`` streams: mean kbit/s of the packets (the nominal rate is that
+    of fixed-length indices), mel distance and SI-SDR. And over every
+    recording of the folder: the fraction of each stage's codebook in use."""
+    from latentcodec.codecs.audio_codec import split_chunk
+    from latentcodec.container import unpack
+    from latentcodec.evaluation.audio_quality import mel_distance, si_sdr
+    from latentcodec.media import Audio
+    from latentcodec.training.audio_data import read_folder
+
+    everything = [r for r in read_folder(folder, codec.sample_rate) if len(r) >= codec.frame]
+    recordings = everything[:: max(1, len(everything) // files)]
+    samples = sum(len(r) for r in recordings)
+    out = {"files": len(recordings), "seconds": round(samples / codec.sample_rate, 1), "bitrates": {}}
+    stages = len(codec.bitrates)
+    for bitrate in sorted({codec.bitrates[min(2, stages - 1)], codec.bitrates[min(5, stages - 1)], codec.bitrates[-1]}):
+        packet_bits = mel = sdr = 0.0
+        for r in recordings:
+            x = (r / 32768.0).astype(np.float32)
+            header, chunks = unpack(codec.compress(Audio(x[None], codec.sample_rate), bitrate=bitrate))
+            packet_bits += 8 * sum(len(p) for c in chunks for p in split_chunk(c)[1])  # less the framing
+            x_hat = torch.from_numpy(codec.decode_chunks(header.meta, chunks).samples[0])
+            mel += mel_distance(x_hat[None], torch.from_numpy(x)[None], codec.sample_rate) * len(r)
+            sdr += float(si_sdr(x_hat, torch.from_numpy(x))) * len(r)
+        out["bitrates"][f"{bitrate:g}"] = {"packet_kbps": round(packet_bits / (samples / codec.sample_rate) / 1000, 3),
+                                          "mel_distance": round(mel / samples, 4), "si_sdr": round(sdr / samples, 2)}
+    used = [set() for _ in range(stages)]
+    for r in everything:
+        for stage, column in enumerate(codec.tokenize(r).numpy()):
+            used[stage].update(column.tolist())
+    out["utilization"] = [round(len(u) / s, 4) for u, s in zip(used, codec.model.quantizer.codebook_sizes)]
+    out["utilization_frames"] = sum(-(-len(r) // codec.frame) for r in everything)
+    return out

@@ -14,6 +14,19 @@ def bits_per_pixel(likelihoods: dict, num_pixels: int) -> torch.Tensor:
     return sum(-torch.log2(lik).sum() for lik in likelihoods.values()) / num_pixels
 
 
+def adam_with_quantiles(model: torch.nn.Module, lr: float, aux_lr: float, milestones=()) -> dict | torch.optim.Optimizer:
+    """Adam for a model with factorized priors: their ``quantiles`` (the
+    auxiliary loss's parameters) at ``aux_lr``, everything else at ``lr``,
+    divided by 10 at each step of ``milestones``."""
+    quantiles = [p for name, p in model.named_parameters() if name.endswith("quantiles")]
+    others = [p for name, p in model.named_parameters() if not name.endswith("quantiles")]
+    optimizer = torch.optim.Adam([{"params": others}, {"params": quantiles, "lr": aux_lr}], lr=lr)
+    if not milestones:
+        return optimizer
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(milestones), gamma=0.1)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
 class RateDistortion(L.LightningModule):
     """Minimizes bpp + lmbda * D, D = 255^2 * MSE (CompressAI's scale) or 1 - MS-SSIM.
 
@@ -66,10 +79,5 @@ class RateDistortion(L.LightningModule):
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=1)
 
     def configure_optimizers(self):
-        quantiles = [p for name, p in self.model.named_parameters() if name.endswith("quantiles")]
-        others = [p for name, p in self.model.named_parameters() if not name.endswith("quantiles")]
-        optimizer = torch.optim.Adam([{"params": others}, {"params": quantiles, "lr": self.hparams.aux_lr}], lr=self.hparams.lr)
-        if not self.hparams.lr_milestones:
-            return optimizer
-        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(self.hparams.lr_milestones), gamma=0.1)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        hp = self.hparams
+        return adam_with_quantiles(self.model, hp.lr, hp.aux_lr, hp.lr_milestones)

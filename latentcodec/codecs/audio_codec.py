@@ -1,0 +1,344 @@
+"""Audio codecs: the causal model of :mod:`latentcodec.codecs.audio` as
+packets, streams, ``.lc`` files and tokens.
+
+Packets. One packet per frame (20 ms): the indices of the frame's first n
+quantizer stages, range coded under a static prior per stage (integer CDFs
+stored with the weights) and ended, so each packet decodes on its own. n is
+fixed for a stream (its bitrate) and agreed out of band, as with any
+real-time codec: the ``.lc`` header carries it for files.
+
+Files. After the header, one chunk per second of audio: a u16 count of the
+samples it decodes to, then for each frame a u8 packet length and the packet.
+
+Exactness. Encoders and decoders work one frame at a time whatever the size
+of the pieces they are given, so coding a file whole, or streamed in pieces
+of any size, gives the same packets, and decoding gives the same samples.
+Float results are reproducible on one machine and library build; across
+machines the indices (and so the packets) of a few frames may differ, but
+any packet decodes anywhere (the range coder and its tables are integer).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from latentcodec.codec import Codec
+from latentcodec.codecs.audio import AudioCodecModel, AudioModelConfig
+from latentcodec.pretrained import file_hash, pretrained_dirs, read_weights
+from latentcodec.entropy import CdfTables, RangeDecoder, RangeEncoder
+from latentcodec.errors import BitstreamError
+from latentcodec.media import Audio
+from latentcodec.registry import register_codec
+
+FRAMES_PER_CHUNK = 50
+TRAINING_STATE = ("cluster_size", "embed_avg")  # codebook EMA statistics: only training needs them
+
+
+# ---------------------------------------------------------------- weights
+
+
+def save_audio_model(model: AudioCodecModel, path, prior: CdfTables, **info) -> None:
+    """Parameters and codebooks as fp16, the prior's integer tables exactly."""
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous()
+             for k, v in model.state_dict().items() if k.rsplit(".", 1)[-1] not in TRAINING_STATE}
+    state |= {f"prior.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in
+              (("cdfs", prior.cdfs), ("lengths", prior.lengths), ("offsets", prior.offsets))}
+    meta = {"kind": "audio-codec", "config": json.dumps(model.config.to_dict()), "info": json.dumps(info)}
+    save_file(state, str(path), metadata=meta)
+
+
+def load_audio_model(path) -> tuple[AudioCodecModel, CdfTables, dict]:
+    meta, state = read_weights(path, "audio-codec")
+    model = AudioCodecModel(AudioModelConfig.from_dict(json.loads(meta["config"])))
+    prior = CdfTables(*(state.pop(f"prior.{k}").numpy() for k in ("cdfs", "lengths", "offsets")))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    for key in [k for k in state if k.endswith("_codebook.embed")]:  # an EMA state that agrees with the codebook
+        stem = key[: -len("embed")]
+        state[stem + "cluster_size"] = torch.ones(state[key].shape[:2])
+        state[stem + "embed_avg"] = state[key].clone()
+    model.load_state_dict(state)
+    return model.eval(), prior, json.loads(meta.get("info", "{}"))
+
+
+# ---------------------------------------------------------------- streams
+
+
+def _mono(pcm) -> np.ndarray:
+    """float32 [n] from [n] or [channels, n] (averaged); NaN becomes 0, and
+    values are clipped to [-1, 1] as a DAC would."""
+    pcm = np.asarray(pcm.detach().cpu() if isinstance(pcm, torch.Tensor) else pcm)
+    if pcm.dtype == np.int16:
+        pcm = pcm / 32768.0
+    if pcm.ndim == 2:
+        pcm = pcm.mean(0)
+    if pcm.ndim != 1:
+        raise ValueError(f"expected PCM [samples] or [channels, samples], got shape {pcm.shape}")
+    return np.clip(np.nan_to_num(pcm.astype(np.float32)), -1, 1)
+
+
+class AudioStreamEncoder:
+    """PCM pieces of any size in, one packet per completed frame out."""
+
+    def __init__(self, codec: "AudioCodec", n_quantizers: int):
+        self.codec, self.n_quantizers = codec, n_quantizers
+        self._state = codec.model.initial_encoder_state()
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def encode(self, pcm) -> list[bytes]:
+        """Packets for the frames ``pcm`` completes (often none, or several)."""
+        return [self.codec.pack(row) for row in self.indices(pcm)]
+
+    def flush(self) -> list[bytes]:
+        """The last, zero-padded frame's packet, if samples are left; the stream then ends."""
+        return [self.codec.pack(row) for row in self.indices_flush()]
+
+    def indices(self, pcm) -> np.ndarray:
+        """Like :meth:`encode`, as indices [frames, n_quantizers]."""
+        frame = self.codec.frame
+        pending = np.concatenate([self._pending, _mono(pcm)])
+        count = len(pending) // frame
+        self._pending = pending[count * frame :]
+        rows = [self._frame(pending[i * frame : (i + 1) * frame]) for i in range(count)]
+        return np.stack(rows) if rows else np.zeros((0, self.n_quantizers), dtype=np.int64)
+
+    def indices_flush(self) -> np.ndarray:
+        if not len(self._pending):
+            return np.zeros((0, self.n_quantizers), dtype=np.int64)
+        return self.indices(np.zeros(self.codec.frame - len(self._pending), dtype=np.float32))
+
+    @torch.inference_mode()
+    def _frame(self, samples: np.ndarray) -> np.ndarray:
+        latent, self._state = self.codec.model.analyze(torch.from_numpy(samples)[None, None], self._state)
+        return self.codec.quantizer.encode(latent[0].numpy(), self.n_quantizers)[0]
+
+
+class AudioStreamDecoder:
+    """Packets in, one frame of PCM (float32 [frame]) out per packet."""
+
+    def __init__(self, codec: "AudioCodec", n_quantizers: int):
+        self.codec, self.n_quantizers = codec, n_quantizers
+        self._state = codec.model.initial_decoder_state()
+
+    def decode(self, packet: bytes) -> np.ndarray:
+        """Raises BitstreamError for a damaged packet, leaving the stream's state as it was."""
+        return self.decode_indices(self.codec.unpack(packet, self.n_quantizers))
+
+    @torch.inference_mode()
+    def decode_indices(self, indices: np.ndarray) -> np.ndarray:
+        latent = self.codec.quantizer.decode(np.asarray(indices, dtype=np.int64).reshape(1, -1))
+        out, self._state = self.codec.model.synthesize(torch.from_numpy(latent)[None], self._state)
+        return out.reshape(-1).numpy()
+
+
+class DecodedAudio:
+    """Decoded audio that is produced block by block as it is read (once)."""
+
+    def __init__(self, sample_rate: int, blocks: Iterator[np.ndarray]):
+        self.sample_rate, self.channels, self._blocks = sample_rate, 1, blocks
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        return self._blocks
+
+    def read(self) -> Audio:
+        blocks = list(self._blocks)
+        return Audio(np.concatenate(blocks, 1) if blocks else np.zeros((1, 0), np.float32), self.sample_rate)
+
+
+# ---------------------------------------------------------------- the codec
+
+
+class AudioCodec(Codec):
+    """Mono speech at the model's sample rate; any other input is downmixed
+    and resampled (the header records what it was)."""
+
+    modality = "audio"
+
+    def __init__(self, name: str, model: AudioCodecModel, weights_hash: str, prior: CdfTables, info: dict | None = None):
+        self.name, self.model, self.weights_hash, self.info = name, model.eval(), weights_hash, info or {}
+        self.quantizer = model.quantizer.frozen()
+        if len(prior.lengths) != model.config.num_quantizers:
+            raise ValueError(f"{name}: the prior has {len(prior.lengths)} tables for {model.config.num_quantizers} stages")
+        prior.validate()
+        self.prior = prior
+
+    @classmethod
+    def from_file(cls, path) -> "AudioCodec":
+        model, prior, info = load_audio_model(path)
+        return cls(Path(path).stem, model, file_hash(path), prior, info)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.model.config.sample_rate
+
+    @property
+    def frame(self) -> int:
+        return self.model.config.frame
+
+    @property
+    def bitrates(self) -> tuple[float, ...]:
+        """Nominal kbit/s of each number of stages (fixed-length indices; entropy coding spends less)."""
+        return tuple(round(self.model.bitrate(n) / 1000, 3) for n in range(1, self.model.config.num_quantizers + 1))
+
+    def n_quantizers(self, bitrate: float | None = None) -> int:
+        """Stages for ``bitrate`` kbit/s (3, or the nearest below, when not given)."""
+        if bitrate is None:
+            return max([n for n, b in enumerate(self.bitrates, 1) if b <= 3] or [1])
+        for n, b in enumerate(self.bitrates, 1):
+            if math.isclose(b, float(bitrate), rel_tol=1e-3):
+                return n
+        raise ValueError(f"{self.name} codes at {', '.join(f'{b:g}' for b in self.bitrates)} kbit/s, not {bitrate}")
+
+    def stream_encoder(self, bitrate: float | None = None) -> AudioStreamEncoder:
+        return AudioStreamEncoder(self, self.n_quantizers(bitrate))
+
+    def stream_decoder(self, bitrate: float | None = None) -> AudioStreamDecoder:
+        return AudioStreamDecoder(self, self.n_quantizers(bitrate))
+
+    # ------------------------------------------------------------ packets
+
+    def pack(self, indices: np.ndarray) -> bytes:
+        encoder = RangeEncoder()
+        encoder.encode_with_indexes(np.asarray(indices, dtype=np.int32), np.arange(len(indices), dtype=np.int32), *self.prior)
+        return encoder.flush()
+
+    def unpack(self, packet: bytes, n_quantizers: int) -> np.ndarray:
+        decoder = RangeDecoder(bytes(packet))
+        try:
+            indices = decoder.decode_with_indexes(np.arange(n_quantizers, dtype=np.int32), *self.prior)
+        except BitstreamError as e:
+            raise BitstreamError(f"packet of {len(packet)} bytes is damaged: {e}") from None
+        # a whole packet leaves the decoder exactly 3 bytes (of zeros) past its end
+        if decoder.position != len(packet) + 3:
+            raise BitstreamError(f"packet of {len(packet)} bytes is damaged: its {n_quantizers} indices end at byte {decoder.position - 3}")
+        sizes = np.array(self.model.quantizer.codebook_sizes[:n_quantizers])
+        if ((indices < 0) | (indices >= sizes)).any():
+            raise BitstreamError(f"packet of {len(packet)} bytes is damaged: it decodes to indices out of range")
+        return indices.astype(np.int64)
+
+    # ------------------------------------------------------------ tokens
+
+    def tokenize(self, wav, n_quantizers: int | None = None, sample_rate: int | None = None) -> torch.Tensor:
+        """Discrete tokens for language models: LongTensor [n_quantizers, frames]
+        (all stages when not given) of mono ``wav`` [samples] or [channels, samples]
+        at ``sample_rate`` (the codec's when not given); the same indices a stream carries."""
+        encoder = AudioStreamEncoder(self, n_quantizers or self.model.config.num_quantizers)
+        pcm = np.concatenate(list(_mono_at(Audio(np.atleast_2d(_mono(wav)), sample_rate or self.sample_rate), self.sample_rate)) or [np.zeros(0, np.float32)])
+        return torch.from_numpy(np.concatenate([encoder.indices(pcm), encoder.indices_flush()]).T.copy())
+
+    def detokenize(self, tokens) -> torch.Tensor:
+        """PCM [frames * frame] at the codec's sample rate from tokens [n_quantizers, frames]."""
+        tokens = torch.as_tensor(tokens)
+        if tokens.ndim != 2 or not 1 <= tokens.shape[0] <= self.model.config.num_quantizers:
+            raise ValueError(f"tokens must be [1..{self.model.config.num_quantizers}, frames], got {tuple(tokens.shape)}")
+        sizes = torch.tensor(self.model.quantizer.codebook_sizes[: tokens.shape[0]])[:, None]
+        if ((tokens < 0) | (tokens >= sizes)).any():
+            raise ValueError("tokens out of range of their codebooks")
+        decoder = AudioStreamDecoder(self, tokens.shape[0])
+        frames = [decoder.decode_indices(column) for column in tokens.T.numpy()]
+        return torch.from_numpy(np.concatenate(frames) if frames else np.zeros(0, np.float32))
+
+    # ------------------------------------------------------------ files
+
+    def encode_chunks(self, audio, bitrate: float | None = None) -> tuple[dict, Iterator[bytes]]:
+        n = self.n_quantizers(bitrate)
+        meta = {"sample_rate": self.sample_rate, "frame": self.frame, "quantizers": n}
+        if (audio.sample_rate, audio.channels) != (self.sample_rate, 1):
+            meta |= {"source_sample_rate": audio.sample_rate, "source_channels": audio.channels}
+
+        def chunks():
+            encoder, packets, samples = AudioStreamEncoder(self, n), [], 0
+            for pcm in _mono_at(audio, self.sample_rate):
+                packets += encoder.encode(pcm)
+                samples += len(pcm)
+                while len(packets) >= FRAMES_PER_CHUNK:
+                    yield _chunk(packets[:FRAMES_PER_CHUNK], FRAMES_PER_CHUNK * self.frame)
+                    del packets[:FRAMES_PER_CHUNK]
+                    samples -= FRAMES_PER_CHUNK * self.frame
+            packets += encoder.flush()
+            if packets:
+                yield _chunk(packets, samples)
+
+        return meta, chunks()
+
+    def _decoded_blocks(self, meta: dict, chunks: Iterable[bytes]) -> Iterator[np.ndarray]:
+        try:
+            rate, frame, n = int(meta["sample_rate"]), int(meta["frame"]), int(meta["quantizers"])
+        except (KeyError, TypeError, ValueError):
+            raise BitstreamError(f"audio metadata is missing or malformed: {meta}") from None
+        if (rate, frame) != (self.sample_rate, self.frame) or not 1 <= n <= self.model.config.num_quantizers:
+            raise BitstreamError(f"audio metadata does not fit {self.name}: {meta}")
+        decoder = AudioStreamDecoder(self, n)
+        for c, chunk in enumerate(chunks):
+            where = f"chunk {c} ({c * FRAMES_PER_CHUNK * frame / rate:g} s)"
+            samples, packets = split_chunk(chunk, where)
+            if not 0 < samples <= FRAMES_PER_CHUNK * frame or len(packets) != -(-samples // frame):
+                raise BitstreamError(f"{where} holds {len(packets)} packets for {samples} samples; "
+                                     f"a chunk holds 1 to {FRAMES_PER_CHUNK * frame} samples, one packet per {frame}")
+            out = []
+            for f, packet in enumerate(packets):
+                try:
+                    out.append(decoder.decode(packet))
+                except BitstreamError as e:
+                    raise BitstreamError(f"{where}, packet {f}: {e}") from None
+            yield np.concatenate(out)[None, :samples]
+
+    def read(self, reader) -> DecodedAudio:
+        """Decodes lazily, chunk by chunk, as the result's blocks are read (files of any length)."""
+        self.check_header(reader.header)
+        return DecodedAudio(self.sample_rate, self._decoded_blocks(reader.header.meta, reader))
+
+    def decode_chunks(self, meta: dict, chunks: Iterable[bytes]) -> Audio:
+        return DecodedAudio(self.sample_rate, self._decoded_blocks(meta, chunks)).read()
+
+
+def split_chunk(chunk: bytes, where: str = "chunk") -> tuple[int, list[bytes]]:
+    """(samples, packets) of one chunk of an audio ``.lc`` file."""
+    if len(chunk) < 2:
+        raise BitstreamError(f"{where} is {len(chunk)} bytes, too short to hold its sample count")
+    packets, at = [], 2
+    while at < len(chunk):
+        size = chunk[at]
+        if at + 1 + size > len(chunk):
+            raise BitstreamError(f"{where}: packet {len(packets)} runs past the chunk's end (byte {at} of {len(chunk)})")
+        packets.append(chunk[at + 1 : at + 1 + size])
+        at += 1 + size
+    return struct.unpack_from("<H", chunk)[0], packets
+
+
+def _chunk(packets: list[bytes], samples: int) -> bytes:
+    if any(len(p) > 255 for p in packets):  # 12 stages under a 16-bit CDF take at most 25 bytes
+        raise AssertionError("a packet is longer than its u8 length allows")
+    return struct.pack("<H", samples) + b"".join(bytes([len(p)]) + p for p in packets)
+
+
+def _mono_at(audio, rate: int) -> Iterator[np.ndarray]:
+    """``audio``'s blocks as mono float32 at ``rate`` (soxr's streaming resampler, so any length streams)."""
+    import soxr
+
+    resampler = None if audio.sample_rate == rate else soxr.ResampleStream(audio.sample_rate, rate, 1, dtype="float32")
+    for block in audio.blocks():
+        pcm = _mono(block)
+        pcm = resampler.resample_chunk(pcm) if resampler else pcm
+        if len(pcm):
+            yield pcm
+    if resampler:
+        tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+        if len(tail):
+            yield tail
+
+
+def register_pretrained() -> None:
+    for directory in pretrained_dirs():
+        for path in sorted((directory / "audio").glob("*.safetensors")):
+            register_codec(path.stem)(lambda path=path: AudioCodec.from_file(path))
+
+
+register_pretrained()

@@ -1,0 +1,240 @@
+"""The causal audio codec: streaming exactness, packets, files, tokens, bad input."""
+
+import io
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import latentcodec
+from latentcodec import BitstreamError
+from latentcodec.codecs.audio import AudioCodecModel, AudioModelConfig
+from latentcodec.codecs.audio_codec import AudioCodec, load_audio_model, save_audio_model
+from latentcodec.container import pack, unpack
+from latentcodec.entropy import CdfTables
+from latentcodec.media import Audio, MediaError
+
+SPEECH = Path(__file__).parent / "data" / "speech-ru-16k.flac"
+TINY = dict(channels=32, blocks=2, kernel=3, latent_dim=8, num_quantizers=4, codebook_size=32)
+
+
+def speech() -> np.ndarray:
+    return sf.read(SPEECH, dtype="float32")[0]
+
+
+def tiny_codec(quantizer: str = "rvq", name: str = "tiny-audio") -> AudioCodec:
+    """An untrained tiny model whose codebooks were initialized (k-means) on real speech."""
+    torch.manual_seed(0)
+    model = AudioCodecModel(AudioModelConfig(quantizer=quantizer, **TINY))
+    x = torch.from_numpy(speech()[: 320 * 100]).reshape(2, -1)
+    model.train()
+    with torch.no_grad():
+        model(x)
+    sizes = model.quantizer.codebook_sizes
+    rng = np.random.default_rng(0)
+    prior = CdfTables.from_pmfs([rng.random(s) + 0.1 for s in sizes], [0.0] * len(sizes), [0] * len(sizes))
+    return AudioCodec(name, model.eval(), "0" * 16, prior)
+
+
+@pytest.fixture(scope="module")
+def codec():
+    """Installed under its name, so streams that name it decode."""
+    codec = tiny_codec()
+    latentcodec.registry._FACTORIES[codec.name] = lambda: codec
+    yield codec
+    latentcodec.registry._FACTORIES.pop(codec.name)
+    latentcodec.registry._LOADED.pop(codec.name, None)
+
+
+def stream(codec, pcm, pieces, bitrate=None):
+    encoder = codec.stream_encoder(bitrate)
+    packets, at = [], 0
+    for size in pieces:
+        packets += encoder.encode(pcm[at : at + size])
+        at += size
+    packets += encoder.encode(pcm[at:])
+    return packets + encoder.flush()
+
+
+def test_model_is_causal_and_steps_match_whole_clips():
+    torch.manual_seed(0)
+    model = AudioCodecModel(AudioModelConfig(**TINY)).eval()
+    x = torch.from_numpy(speech()[: 320 * 20])[None]
+    with torch.no_grad():
+        y, indices, _ = model(x)
+        changed = x.clone()
+        changed[:, 320 * 12 :] += 0.3  # the future of frame 11
+        y2, indices2, _ = model(changed)
+        assert torch.equal(y[:, : 320 * 12], y2[:, : 320 * 12]) and torch.equal(indices[:, :12], indices2[:, :12])
+        assert indices.shape == (1, 20, 4) and y.shape == x.shape
+        encoder_state, frames = model.initial_encoder_state(), x.reshape(1, -1, 320)
+        latents = []
+        for i in range(20):
+            latent, encoder_state = model.analyze(frames[:, i : i + 1], encoder_state)
+            latents.append(latent)
+        whole, _ = model.analyze(frames, model.initial_encoder_state())
+        torch.testing.assert_close(torch.cat(latents, 1), whole, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("pieces", [[1] * 700, [7, 333, 1, 4000, 319, 321], [10**6]])
+def test_streaming_is_bit_exact_to_whole_file_coding(codec, pieces):
+    pcm = speech()
+    whole = stream(codec, pcm, [])
+    assert len(whole) == -(-len(pcm) // codec.frame)
+    assert stream(codec, pcm, pieces) == whole
+    header, chunks = unpack(codec.compress(Audio(pcm[None], 16000)))
+    decoded = codec.decode_chunks(header.meta, chunks).samples[0]
+    decoder = codec.stream_decoder()
+    streamed = np.concatenate([decoder.decode(p) for p in whole])[: len(pcm)]
+    assert np.array_equal(decoded, streamed)
+    assert np.array_equal(latentcodec.decompress(codec.compress(Audio(pcm[None], 16000))).samples[0], decoded)
+
+
+def test_tokens_are_the_stream_indices(codec):
+    pcm = speech()
+    tokens = codec.tokenize(torch.from_numpy(pcm), n_quantizers=3)
+    assert tokens.dtype == torch.int64 and tokens.shape == (3, -(-len(pcm) // 320))
+    packets = stream(codec, pcm, [], bitrate=codec.bitrates[2])
+    assert all(np.array_equal(codec.unpack(p, 3), column) for p, column in zip(packets, tokens.T.numpy()))
+    decoder = codec.stream_decoder(codec.bitrates[2])
+    assert torch.equal(codec.detokenize(tokens), torch.from_numpy(np.concatenate([decoder.decode(p) for p in packets])))
+    stereo_44k = np.stack([pcm, pcm])[:, ::1]
+    assert codec.tokenize(stereo_44k, 2).shape[0] == 2
+    with pytest.raises(ValueError):
+        codec.detokenize(torch.full((2, 5), 32))
+
+
+def test_packets_cost_their_information_plus_at_most_two_bytes(codec):
+    indices = codec.tokenize(speech()).T.numpy()
+    counts = [np.bincount(column, minlength=s) + 0.5 for column, s in zip(indices.T, codec.model.quantizer.codebook_sizes)]
+    matched = AudioCodec("tiny", codec.model, "0" * 16, CdfTables.from_pmfs(counts, [0.0] * 4, [0] * 4))
+    stages = np.arange(4)
+    for row in indices:
+        packet = matched.pack(row)
+        assert np.array_equal(matched.unpack(packet, 4), row)
+        information = matched.prior.information_bits(row, stages).sum()
+        assert len(packet) <= np.ceil(information / 8) + 2
+    information = sum(matched.prior.information_bits(row, stages).sum() for row in indices)
+    assert information < 0.95 * indices.size * 5  # the prior pays: fewer bits than 5 per index
+
+
+def test_bitrates_and_choices(codec):
+    assert codec.bitrates == (0.25, 0.5, 0.75, 1.0)  # 5 bits per 20 ms frame and stage
+    assert codec.n_quantizers(0.5) == 2 and codec.n_quantizers() == 4
+    with pytest.raises(ValueError, match="kbit/s"):
+        codec.compress(Audio(speech()[None], 16000), bitrate=0.3)
+    with pytest.raises(ValueError, match="no option"):
+        codec.compress(Audio(speech()[None], 16000), quantizer="tcq")
+
+
+@pytest.mark.parametrize("samples", [0, 1, 100, 319, 320, 321, 16000, 16001])
+def test_any_length_round_trips_to_the_same_length(codec, samples):
+    pcm = np.resize(speech(), samples).astype(np.float32)
+    out = latentcodec.decompress(codec.compress(Audio(pcm[None], 16000)))
+    assert out.sample_rate == 16000 and out.samples.shape == (1, samples)
+
+
+def test_silence_clipping_and_integer_input(codec):
+    silent = codec.compress(Audio(np.zeros((1, 8000), np.float32), 16000))
+    assert np.isfinite(latentcodec.decompress(silent).samples).all()
+    loud = speech() * 8  # clipped far past full scale
+    clipped = np.clip(loud, -1, 1)
+    assert codec.compress(Audio(loud[None], 16000)) == codec.compress(Audio(clipped[None], 16000))
+    as_int16 = (clipped * 32767).astype(np.int16)
+    assert codec.tokenize(as_int16).shape == codec.tokenize(clipped).shape
+    nan = speech().copy()
+    nan[100:200] = np.nan
+    assert np.isfinite(latentcodec.decompress(codec.compress(Audio(nan[None], 16000))).samples).all()
+
+
+def test_damaged_packets_and_files_raise_bitstream_errors(codec):
+    packets = stream(codec, speech(), [])
+    decoder = codec.stream_decoder()
+    with pytest.raises(BitstreamError, match="damaged"):
+        decoder.decode(packets[0] + b"\x00")
+    with pytest.raises(BitstreamError, match="damaged"):
+        decoder.decode(packets[0][:-1])
+    data = codec.compress(Audio(speech()[None], 16000))
+    header, chunks = unpack(data)
+    for bad in (chunks[0][:1], chunks[0][:-3], chunks[0] + b"\x01\x00", b"\x00\x00" + chunks[0][2:],
+                b"\xff\xff" + chunks[0][2:]):
+        with pytest.raises(BitstreamError, match="chunk 0"):
+            codec.decode_chunks(header.meta, [bad] + chunks[1:])
+    for meta in ({}, header.meta | {"quantizers": 9}, header.meta | {"sample_rate": 8000}):
+        with pytest.raises(BitstreamError):
+            codec.decode_chunks(meta, chunks)
+    for cut in (len(data) // 2, len(data) - 5):
+        with pytest.raises(BitstreamError):
+            latentcodec.decompress(data[:cut])
+
+
+def test_an_hour_streams_through_in_bounded_memory(codec):
+    class Endless:  # like an AudioFile: blocks are produced on demand
+        sample_rate, channels = 16000, 1
+
+        def blocks(self):
+            block = np.resize(speech(), 1 << 14).astype(np.float32)[None]
+            for _ in range(120):  # two minutes here; memory does not grow with length
+                yield block
+
+    out = io.BytesIO()
+    tracemalloc.start()
+    codec.write(Endless(), out)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2e6  # the audio itself is 7.9 MB as float32
+    decoded = latentcodec.read(io.BytesIO(out.getvalue()))
+    assert sum(b.shape[1] for b in decoded.blocks()) == 120 << 14
+
+
+def test_files_in_any_rate_and_channel_count(codec, tmp_path):
+    pcm = speech()
+    stereo = np.stack([pcm, 0.5 * pcm], 1)
+    sf.write(tmp_path / "in.ogg", np.repeat(stereo, 2, 0)[: 2 * len(pcm)], 32000)  # 32 kHz stereo Vorbis
+    latentcodec.encode_file(tmp_path / "in.ogg", tmp_path / "x.lc", model="tiny-audio", bitrate=0.5)
+    header, chunks = unpack((tmp_path / "x.lc").read_bytes())
+    assert header.meta["source_sample_rate"] == 32000 and header.meta["source_channels"] == 2
+    assert header.meta["quantizers"] == 2
+    for suffix in (".wav", ".flac"):
+        latentcodec.decode_file(tmp_path / "x.lc", tmp_path / f"out{suffix}")
+        out, rate = sf.read(tmp_path / f"out{suffix}")
+        assert rate == 16000 and abs(len(out) - len(pcm)) <= 2
+    with pytest.raises(MediaError):
+        latentcodec.decode_file(tmp_path / "x.lc", tmp_path / "out.xyz")
+    assert not (tmp_path / "out.xyz").exists()
+    (tmp_path / "bad.wav").write_bytes(b"RIFF not really")
+    with pytest.raises(MediaError):
+        latentcodec.encode_file(tmp_path / "bad.wav", tmp_path / "y.lc", model="tiny-audio")
+    assert not (tmp_path / "y.lc").exists()
+    truncated = tmp_path / "cut.lc"
+    truncated.write_bytes((tmp_path / "x.lc").read_bytes()[:-40])
+    with pytest.raises(BitstreamError):
+        latentcodec.decode_file(truncated, tmp_path / "cut.wav")
+    assert not (tmp_path / "cut.wav").exists()
+
+
+def test_weights_round_trip(codec, tmp_path):
+    path = tmp_path / "tiny.safetensors"
+    save_audio_model(codec.model, path, codec.prior, steps=1)
+    loaded = AudioCodec.from_file(path)
+    assert loaded.info == {"steps": 1} and np.array_equal(loaded.prior.cdfs, codec.prior.cdfs)
+    pcm = speech()
+    # fp16 storage moves the weights a little; the loaded codec agrees with itself exactly
+    assert loaded.compress(Audio(pcm[None], 16000)) == loaded.compress(Audio(pcm[None], 16000))
+    assert (codec.tokenize(pcm) == loaded.tokenize(pcm)).float().mean() > 0.9
+    model, _, _ = load_audio_model(path)
+    assert model.config == codec.model.config
+
+
+def test_residual_scalar_vector_quantizer_codes_too():
+    codec = tiny_codec("rsvq", "tiny-audio-rsvq")
+    assert codec.model.quantizer.codebook_sizes[0] == 1000
+    pcm = speech()
+    assert stream(codec, pcm, [5, 1000, 77]) == stream(codec, pcm, [])
+    tokens = codec.tokenize(pcm)
+    assert tokens.shape[0] == 4 and int(tokens[0].max()) < 1000
+    header, chunks = unpack(codec.compress(Audio(pcm[None], 16000), bitrate=codec.bitrates[1]))
+    assert header.meta["quantizers"] == 2 and codec.decode_chunks(header.meta, chunks).samples.shape == (1, len(pcm))
