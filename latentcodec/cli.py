@@ -77,7 +77,10 @@ def _models(args) -> None:
         codec = latentcodec.load(name)
         info = getattr(codec, "info", {})
         point = f"{info['bpp']:.3f} bpp, {info['psnr']:.2f} dB" if "bpp" in info else "lossless" if name == "lossless-image" else ""
-        quantizer = codec.new_quantizer().name if hasattr(codec, "new_quantizer") else ""  # learned codecs
+        quantizer = codec.new_quantizer().name if hasattr(codec, "new_quantizer") else "-"  # learned image codecs
+        if codec.modality == "audio":
+            quantizer = codec.model.config.quantizer
+            point = f"{codec.bitrates[0]:g} to {codec.bitrates[-1]:g} kbit/s nominal"
         print(f"{name:<27}{codec.modality:<10}{codec.weights_hash:<18}{quantizer:<11}{point}")
 
 

@@ -95,3 +95,30 @@ def test_pretrained_tokenizers_load_are_carded_and_reconstruct(photo):
         tokens = tokenizer.tokenize(photo)
         assert tokens.shape == (1, photo.shape[0] // 8, photo.shape[1] // 8)
         assert psnr(photo, tokenizer.detokenize(tokens)[0].numpy()) > 20
+
+
+def test_pretrained_audio_codecs_are_carded_and_code_speech():
+    from pathlib import Path
+
+    import soundfile as sf
+    import torch
+
+    from latentcodec.evaluation.audio_quality import mel_distance
+    from latentcodec.media import Audio
+
+    paths = sorted(p for d in pretrained_dirs() for p in (d / "audio").glob("*.safetensors"))
+    assert paths
+    speech = sf.read(Path(__file__).parent / "data" / "speech-ru-16k.flac", dtype="float32")[0]
+    for path in paths:
+        assert path.stat().st_size < 4.5e6, path
+        card = path.with_suffix(".md").read_text()
+        for section in ("Training data", "Training", "Measured"):
+            assert f"## {section}" in card, (path, section)
+        codec = latentcodec.load(path.stem)
+        errors = []
+        for bitrate in (1.5, 3.0, 6.0):
+            decoded = latentcodec.decompress(codec.compress(Audio(speech[None], 16000), bitrate=bitrate)).samples[0]
+            assert decoded.shape == speech.shape
+            errors.append(mel_distance(torch.from_numpy(decoded), torch.from_numpy(speech)))
+        assert errors == sorted(errors, reverse=True)  # more stages, closer to the original
+        assert all(u >= 0.8 for u in codec.info["utilization"])  # as measured on the development set
