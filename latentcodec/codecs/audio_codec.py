@@ -230,8 +230,9 @@ class AudioCodec(Codec):
         (all stages when not given) of mono ``wav`` [samples] or [channels, samples]
         at ``sample_rate`` (the codec's when not given); the same indices a stream carries."""
         encoder = AudioStreamEncoder(self, n_quantizers or self.model.config.num_quantizers)
-        pcm = np.concatenate(list(_mono_at(Audio(np.atleast_2d(_mono(wav)), sample_rate or self.sample_rate), self.sample_rate)) or [np.zeros(0, np.float32)])
-        return torch.from_numpy(np.concatenate([encoder.indices(pcm), encoder.indices_flush()]).T.copy())
+        audio = Audio(np.atleast_2d(_mono(wav)), sample_rate or self.sample_rate)
+        rows = [encoder.indices(pcm) for pcm in _mono_at(audio, self.sample_rate)] + [encoder.indices_flush()]
+        return torch.from_numpy(np.concatenate(rows).T.copy())
 
     def detokenize(self, tokens) -> torch.Tensor:
         """PCM [frames * frame] at the codec's sample rate from tokens [n_quantizers, frames]."""

@@ -1,11 +1,12 @@
-"""Training the causal speech codec with Lightning: spectral losses, then a GAN.
+"""Training the causal speech codec with Lightning: spectral and waveform losses, then a GAN.
 
 The generator (encoder, quantizer, decoder) minimizes multi-scale mel and
-STFT losses plus the quantizer's commitment loss from the start. After
-``adversarial_start`` steps a multi-scale STFT discriminator joins with its
-hinge loss and feature matching; starting it late lets the codec first learn
-the spectral envelope, which is all a few CPU hours can buy, and the GAN then
-sharpens what the L1 losses blur.
+STFT losses, an L1 loss on the samples (which keeps the phase coherent, and
+PESQ punishes incoherent phase hard) and the quantizer's commitment loss from
+the start. After ``adversarial_start`` steps a multi-scale STFT discriminator
+joins with its hinge loss and feature matching; starting it late lets the
+codec first learn the spectral envelope, and the GAN then sharpens what the
+L1 losses blur.
 """
 
 from __future__ import annotations
