@@ -81,6 +81,8 @@ def _check_manifest(out_dir: Path, manifest: dict) -> None:
 
 def _recover(out_dir: Path, items: list[str], shard_items: int) -> int:
     """Truncates the index to its whole shards whose files exist; returns how many items those cover."""
+    for stale in out_dir.glob(".*.part"):  # a killed run's half-written shard: SIGKILL skips atomic_write's cleanup
+        stale.unlink()
     path = out_dir / INDEX
     if not path.exists():
         path.touch()

@@ -144,6 +144,7 @@ def test_resumes_from_a_cut_index_and_a_missing_shard(dataset, tmp_path):
     (damaged / "index.jsonl").write_bytes(b"".join(lines[:30]) + lines[30][:9])  # shard 4 cut mid-line
     (damaged / "shard-00002.safetensors").unlink()  # its index lines, and all after, no longer count
     (damaged / "errors.jsonl").write_bytes((damaged / "errors.jsonl").read_bytes() + b'{"id": "x')
+    (damaged / ".shard-00003.safetensors.k1ll3d.part").write_bytes(b"half a shard")  # a SIGKILLed write
     tokenize_images(dataset["tokenizers"][0], [dataset["folder"]], damaged, **SETTINGS)
     for name in sorted(p.name for p in reference.iterdir()):
         assert (damaged / name).read_bytes() == (reference / name).read_bytes(), name
