@@ -12,12 +12,12 @@ import numpy as np
 
 import latentcodec
 from latentcodec import datasets, registry
+from latentcodec.batch_tokenize import DEFAULT_MODEL as DEFAULT_TOKENIZER
 from latentcodec.container import ContainerReader
 from latentcodec.errors import BitstreamError
 from latentcodec.files import DEFAULT_AUDIO_MODEL, DEFAULT_IMAGE_MODEL, DEFAULT_VIDEO_MODEL
 from latentcodec.media import MediaError
 
-DEFAULT_TOKENIZER = "image-tokenizer-fsq-f8-small.safetensors"
 EXPECTED_ERRORS = (BitstreamError, MediaError, OSError, KeyError, ValueError)
 
 
@@ -82,6 +82,16 @@ def _models(args) -> None:
             quantizer = codec.model.config.quantizer
             point = f"{codec.bitrates[0]:g} to {codec.bitrates[-1]:g} kbit/s nominal"
         print(f"{name:<27}{codec.modality:<10}{codec.weights_hash:<18}{quantizer:<11}{point}")
+    from latentcodec.codecs.tokenizers import load_tokenizer
+    from latentcodec.pretrained import pretrained_dirs
+
+    print(f"\n{'tokenizer':<37}{'tokens per image':<22}{'vocabulary':<12}measured (development set)")
+    for path in sorted(p for d in pretrained_dirs() for p in (d / "tokenizers").glob("*.safetensors")):
+        tok = load_tokenizer(path)
+        shape = f"{tok.n_tokens} ({tok.image_size}x{tok.image_size})" if tok.image_size else f"(H/{tok.downsample})x(W/{tok.downsample})"
+        info = tok.info
+        measured = f"{info['psnr']:.2f} dB, {info['utilization']:.1%} of codes used" if "psnr" in info else ""
+        print(f"{path.stem:<37}{shape:<22}{tok.vocab_size:<12,}{measured}")
 
 
 def _demo(args) -> None:
@@ -295,15 +305,13 @@ def _export_video(args) -> None:
 
 
 def _tokenize(args) -> None:
-    from latentcodec.batch_tokenize import tokenize_images
-    from latentcodec.pretrained import pretrained_dirs
+    from latentcodec.batch_tokenize import tokenize_dataset
 
-    model = args.model or next((str(p) for d in pretrained_dirs() if (p := d / "tokenizers" / DEFAULT_TOKENIZER).exists()), None)
-    if model is None:
-        raise FileNotFoundError(f"no {DEFAULT_TOKENIZER} in pretrained/tokenizers; give --model")
-    s = tokenize_images(model, args.inputs, args.out, args.size, args.batch_size, args.shard_items)
+    options = ("size", "batch_size", "shard_items", "max_frames", "frame_step", "n_quantizers", "devices",
+               "accelerator", "num_nodes")
+    s = tokenize_dataset(args.model, args.inputs, args.out, **{k: getattr(args, k) for k in options})
     print(f"{args.out}: {s['tokenized']} items tokenized ({s['new']} new), {s['errors']} unreadable skipped, "
-          f"{s['shards']} shards, {s['tokens_per_item']} tokens per item")
+          f"{s['shards']} shards, {s['tokens']:,} tokens")
 
 
 def _finetune_quantized(args) -> None:
@@ -346,7 +354,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("info", help="what a .lc file holds, without decoding it")
     p.add_argument("input")
     p.set_defaults(run=_info)
-    sub.add_parser("models", help="installed codecs").set_defaults(run=_models)
+    sub.add_parser("models", help="installed codecs and tokenizers").set_defaults(run=_models)
     sub.add_parser("demo", help="code the bundled photo and print sizes and speed").set_defaults(run=_demo)
     p = sub.add_parser("eval", help="measure codecs against classic peers")
     kinds = p.add_subparsers(dest="kind", required=True)
@@ -416,13 +424,25 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=60, help="frames of each --measure-on clip to code")
     p.add_argument("--gop", type=int, default=12, help="intra period for --measure-on")
     p.set_defaults(run=_export_video)
-    p = sub.add_parser("tokenize", help="tokenize folders or .txt lists of images into resumable token shards")
-    p.add_argument("inputs", nargs="+", help="folders of images and/or .txt files with one image path a line")
-    p.add_argument("--out", required=True, help="output folder: shard-NNNNN.safetensors, index.jsonl, manifest.json")
-    p.add_argument("--model", help=f"tokenizer weights (default: pretrained/tokenizers/{DEFAULT_TOKENIZER})")
-    p.add_argument("--size", type=int, default=256, help="images are resized and centre-cropped to SIZE x SIZE")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--shard-items", type=int, default=1000)
+    p = sub.add_parser("tokenize", help="tokenize images, videos or audio files into resumable token shards, "
+                       "on one process or on several GPUs or machines")
+    p.add_argument("inputs", nargs="+", help="folders of media files and/or .txt files with one path a line")
+    p.add_argument("--out", required=True, help="output folder: shard-NNNNN.safetensors with their records "
+                   "shard-NNNNN.index.jsonl, then index.jsonl, errors.jsonl, manifest.json")
+    p.add_argument("--model", default=DEFAULT_TOKENIZER, help="an image tokenizer (weight file, or name in "
+                   "pretrained/tokenizers/), which takes images and videos, or an installed audio codec (e.g. "
+                   f"{DEFAULT_AUDIO_MODEL}), which takes audio files (default: {DEFAULT_TOKENIZER})")
+    p.add_argument("--size", type=int, help="images and video frames are resized and centre-cropped to SIZE x SIZE "
+                   "(default: the tokenizer's own size, else 256)")
+    p.add_argument("--max-frames", type=int, default=64, metavar="N", help="videos: tokenize at most N frames")
+    p.add_argument("--frame-step", type=int, default=1, metavar="N", help="videos: tokenize every N-th frame")
+    p.add_argument("--n-quantizers", type=int, metavar="N", help="audio: codebook stages per frame (default: all)")
+    p.add_argument("--batch-size", type=int, default=16, metavar="N", help="images or frames tokenized at once")
+    p.add_argument("--shard-items", type=int, default=1000, metavar="N", help="items per shard")
+    p.add_argument("--devices", type=int, metavar="N", help="run through Lightning DDP on N devices per machine, "
+                   "each rank writing its own shards (without it: one process on the CPU)")
+    p.add_argument("--accelerator", choices=("cpu", "gpu", "auto"), default="auto", help="with --devices")
+    p.add_argument("--num-nodes", type=int, default=1, metavar="N", help="machines, each running this command (Lightning DDP)")
     p.set_defaults(run=_tokenize)
     p = sub.add_parser("finetune-quantized", help="retrain an image codec's synthesis on the latents a quantizer "
                        "really produces; writes the synthesis over the base weights, with a model card")

@@ -79,6 +79,27 @@ def test_model_is_causal_and_steps_match_whole_clips():
         torch.testing.assert_close(torch.cat(latents, 1), whole, rtol=1e-4, atol=1e-5)
 
 
+def test_streams_run_a_numpy_copy_of_the_torch_model(codec):
+    """What streams compute (AudioCodecModel.frozen) agrees with the modules training runs."""
+    model, pcm = codec.model, speech()
+    frames = pcm[: len(pcm) // 320 * 320].reshape(-1, 320)
+    with torch.no_grad():
+        latents = model.analyze(torch.from_numpy(frames)[None], model.initial_encoder_state())[0][0].numpy()
+    analysis = codec.analysis.stream()
+    streamed = np.stack([analysis(frame) for frame in frames])
+    assert np.abs(streamed - latents).max() < 1e-4
+    indices = codec.quantizer.encode(latents, 4)
+    assert (codec.quantizer.encode(streamed, 4) == indices).all(1).mean() >= 0.99
+    quantized = codec.quantizer.decode(indices)
+    with torch.no_grad():
+        out = model.synthesize(torch.from_numpy(quantized)[None], model.initial_decoder_state())[0][0].numpy()
+    synthesis = codec.synthesis.stream()
+    assert np.abs(np.stack([synthesis(z) for z in quantized]) - out).max() < 1e-4
+    # streams share the weights, never their state
+    first, second = codec.synthesis.stream(), codec.synthesis.stream()
+    assert all(np.array_equal(first(z), second(z)) for z in quantized[:20])
+
+
 @pytest.mark.parametrize("pieces", [[1] * 700, [7, 333, 1, 4000, 319, 321], [10**6]])
 def test_streaming_is_bit_exact_to_whole_file_coding(codec, pieces):
     pcm = speech()

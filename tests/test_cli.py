@@ -58,9 +58,10 @@ def test_corrupt_file_leaves_no_partial_output(tmp_path, png, capsys):
     assert not out.exists()
 
 
-def test_models_lists_installed_codecs(capsys):
+def test_models_lists_installed_codecs_and_tokenizers(capsys):
     assert main(["models"]) == 0
-    assert "lossless-image" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "lossless-image" in out and "image-tokenizer-fsq-f8-small" in out and "(H/8)x(W/8)" in out
 
 
 def test_demo_runs(capsys):

@@ -10,11 +10,13 @@ from skimage import data
 
 from latentcodec.cli import main
 from latentcodec.codecs.image_models import to_tensor
-from latentcodec.codecs.image_tokenizer import ImageTokenizer, load_tokenizer, save_tokenizer
+from latentcodec.codecs.image_tokenizer import ImageTokenizer
+from latentcodec.codecs.tokenizers import load_tokenizer, save_tokenizer
 from latentcodec.training.image_data import ImageFolderData
 from latentcodec.training.tokenizer import TokenizerTraining
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "image-tokenizer-fsq-f8.yaml"
+SMALL = {"architecture": "image-tokenizer-fsq", "downsample": 8, "width": 16}
 
 
 @pytest.fixture
@@ -76,14 +78,14 @@ def test_weights_round_trip_through_safetensors(tokenizer, photo, tmp_path):
     save_file({"w": torch.zeros(1)}, str(tmp_path / "codec.safetensors"), metadata={"architecture": "mbt2018-mean"})
     with pytest.raises(ValueError, match="not a latentcodec image tokenizer"):
         load_tokenizer(tmp_path / "codec.safetensors")
-    going_on = TokenizerTraining(downsample=8, width=16, init_weights=str(tmp_path / "tok.safetensors")).tokenizer
+    going_on = TokenizerTraining(SMALL, init_weights=str(tmp_path / "tok.safetensors")).tokenizer
     assert torch.equal(going_on.tokenize(photo), tokens)  # training can go on from shipped weights
 
 
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
 def test_training_steps_lower_the_reconstruction_loss(photo):
     torch.manual_seed(0)
-    module = TokenizerTraining(downsample=8, width=16, lr=2e-3)
+    module = TokenizerTraining(SMALL, lr=2e-3)
     optimizer = module.configure_optimizers()
     x = to_tensor(photo[:64, :64])[None]
     losses = []
@@ -110,7 +112,7 @@ def test_export_measures_a_trained_checkpoint(tmp_path, capsys):
     trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
     data_module = ImageFolderData(str(photos), str(photos), crop=64, crops_per_image=2, batch_size=2)
-    trainer.fit(TokenizerTraining(downsample=8, width=16, loss="l1"), data_module)
+    trainer.fit(TokenizerTraining(SMALL, loss="l1"), data_module)
     assert {"val/psnr", "val/utilization", "train/loss", "train/psnr"} <= set(trainer.callback_metrics)
     checkpoint = tmp_path / "last.ckpt"
     trainer.save_checkpoint(checkpoint)

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import numpy as np
+import torch
 import pytest
 
 import latentcodec
@@ -82,8 +83,9 @@ def test_finetuned_decoders_keep_their_base_indices(photo, family, quantizer, ca
 
 
 def test_pretrained_tokenizers_load_are_carded_and_reconstruct(photo):
-    from latentcodec.codecs.image_tokenizer import load_tokenizer
+    from latentcodec.codecs.tokenizers import load_tokenizer
     from latentcodec.evaluation.rate_distortion import psnr
+    from latentcodec.training.tokenizer import tiles
 
     paths = sorted(p for d in pretrained_dirs() for p in (d / "tokenizers").glob("*.safetensors"))
     assert paths
@@ -92,9 +94,11 @@ def test_pretrained_tokenizers_load_are_carded_and_reconstruct(photo):
         for section in ("Training data", "Training", "Measured"):
             assert f"## {section}" in card, (path, section)
         tokenizer = load_tokenizer(path)
-        tokens = tokenizer.tokenize(photo)
-        assert tokens.shape == (1, photo.shape[0] // 8, photo.shape[1] // 8)
-        assert psnr(photo, tokenizer.detokenize(tokens)[0].numpy()) > 20
+        size = tokenizer.image_size
+        images = tiles(torch.from_numpy(photo).permute(2, 0, 1)[None], size).permute(0, 2, 3, 1) if size else photo[None]
+        tokens = tokenizer.tokenize(images)
+        assert tokens.shape == (len(images), *tokenizer.token_shape(*images.shape[1:3]))
+        assert psnr(np.asarray(images), tokenizer.detokenize(tokens).numpy()) > 20
 
 
 def test_pretrained_audio_codecs_are_carded_and_code_speech():

@@ -89,7 +89,7 @@ class AudioStreamEncoder:
 
     def __init__(self, codec: "AudioCodec", n_quantizers: int):
         self.codec, self.n_quantizers = codec, n_quantizers
-        self._state = codec.model.initial_encoder_state()
+        self._analysis = codec.analysis.stream()
         self._pending = np.zeros(0, dtype=np.float32)
 
     def encode(self, pcm) -> list[bytes]:
@@ -114,10 +114,8 @@ class AudioStreamEncoder:
             return np.zeros((0, self.n_quantizers), dtype=np.int64)
         return self.indices(np.zeros(self.codec.frame - len(self._pending), dtype=np.float32))
 
-    @torch.inference_mode()
     def _frame(self, samples: np.ndarray) -> np.ndarray:
-        latent, self._state = self.codec.model.analyze(torch.from_numpy(samples)[None, None], self._state)
-        return self.codec.quantizer.encode(latent[0].numpy(), self.n_quantizers)[0]
+        return self.codec.quantizer.encode(self._analysis(samples)[None], self.n_quantizers)[0]
 
 
 class AudioStreamDecoder:
@@ -125,17 +123,14 @@ class AudioStreamDecoder:
 
     def __init__(self, codec: "AudioCodec", n_quantizers: int):
         self.codec, self.n_quantizers = codec, n_quantizers
-        self._state = codec.model.initial_decoder_state()
+        self._synthesis = codec.synthesis.stream()
 
     def decode(self, packet: bytes) -> np.ndarray:
         """Raises BitstreamError for a damaged packet, leaving the stream's state as it was."""
         return self.decode_indices(self.codec.unpack(packet, self.n_quantizers))
 
-    @torch.inference_mode()
     def decode_indices(self, indices: np.ndarray) -> np.ndarray:
-        latent = self.codec.quantizer.decode(np.asarray(indices, dtype=np.int64).reshape(1, -1))
-        out, self._state = self.codec.model.synthesize(torch.from_numpy(latent)[None], self._state)
-        return out.reshape(-1).numpy()
+        return self._synthesis(self.codec.quantizer.decode(np.asarray(indices, dtype=np.int64).reshape(1, -1))[0])
 
 
 class DecodedAudio:
@@ -163,6 +158,8 @@ class AudioCodec(Codec):
 
     def __init__(self, name: str, model: AudioCodecModel, weights_hash: str, prior: CdfTables, info: dict | None = None):
         self.name, self.model, self.weights_hash, self.info = name, model.eval(), weights_hash, info or {}
+        # streams run these numpy copies, not the torch modules (see AudioCodecModel.frozen)
+        self.analysis, self.synthesis = model.frozen()
         self.quantizer = model.quantizer.frozen()
         if len(prior.lengths) != model.config.num_quantizers:
             raise ValueError(f"{name}: the prior has {len(prior.lengths)} tables for {model.config.num_quantizers} stages")

@@ -10,7 +10,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from latentcodec.codecs.image_tokenizer import ImageTokenizer, load_tokenizer, save_tokenizer
+from latentcodec.codecs.tokenizers import load_tokenizer, save_tokenizer
 from latentcodec.training.image_data import ImageFolderData
 from latentcodec.training.rate_distortion import RateDistortion
 from latentcodec.training.tokenizer import TokenizerTraining
@@ -131,28 +131,48 @@ def export_tokenizer(checkpoint: str, output: str, measure_on: str | None = None
     return info
 
 
-def _measure_tokenizer(tokenizer: ImageTokenizer, images: list[np.ndarray]) -> dict:
-    """Mean PSNR of detokenize(tokenize(x)), the fraction of the vocabulary the
-    tokens use, and tokenize's speed on the CPU, one image at a time, each
-    cropped to a multiple of the downsampling."""
+def _tokenizer_views(tokenizer, image: np.ndarray) -> np.ndarray:
+    """What a tokenizer is measured on: the image cropped to its downsampling
+    grid, or, for a tokenizer of one image size S, the S x S tiles of the image
+    resized to short sides S, 2S, 4S, ... up to its own (whole scenes and details)."""
+    from PIL import Image
+
+    from latentcodec.training.tokenizer import tiles
+
+    size = tokenizer.image_size
+    if size is None:
+        d = tokenizer.downsample
+        return image[None, : image.shape[0] // d * d, : image.shape[1] // d * d]
+    views, h, w = [], *image.shape[:2]
+    short = size
+    while short <= min(h, w):
+        resized = Image.fromarray(image).resize((round(w * short / min(h, w)), round(h * short / min(h, w))), Image.LANCZOS)
+        views.append(tiles(torch.from_numpy(np.asarray(resized)).permute(2, 0, 1)[None], size).permute(0, 2, 3, 1))
+        short *= 2
+    return torch.cat(views).numpy() if views else np.zeros((0, size, size, 3), np.uint8)
+
+
+def _measure_tokenizer(tokenizer, images: list[np.ndarray]) -> dict:
+    """Mean PSNR of detokenize(tokenize(x)) over the views of the images (see
+    :func:`_tokenizer_views`), the fraction of the vocabulary their tokens use,
+    and tokenize's speed on the CPU, one image's views at a time."""
     import time
 
     from latentcodec.evaluation.rate_distortion import psnr
 
-    d = tokenizer.downsample
-    images = [im[: im.shape[0] // d * d, : im.shape[1] // d * d] for im in images if min(im.shape[:2]) >= d]
-    if not images:
-        raise ValueError(f"no RGB image to measure on is at least {d}x{d}")
+    batches = [v for v in (_tokenizer_views(tokenizer, image) for image in images) if v.size]
+    if not batches:
+        raise ValueError("no RGB image to measure on is large enough for the tokenizer")
     qualities, used, seconds, count = [], torch.zeros(tokenizer.vocab_size, dtype=torch.bool), 0.0, 0
-    for image in images:
+    for views in batches:
         start = time.perf_counter()
-        tokens = tokenizer.tokenize(image)
+        tokens = tokenizer.tokenize(views)
         seconds += time.perf_counter() - start
         count += tokens.numel()
         used[tokens.reshape(-1)] = True
-        qualities.append(psnr(image, tokenizer.detokenize(tokens)[0].numpy()))
+        qualities += [psnr(v, r) for v, r in zip(views, tokenizer.detokenize(tokens).numpy())]
     return {"psnr": round(float(np.mean(qualities)), 3), "utilization": round(used.float().mean().item(), 4),
-            "tokens_per_second": round(count / seconds)}
+            "tokens_per_second": round(count / seconds), "views": len(qualities)}
 
 
 def finetune_quantized(codec, output: str, quantizer: str = "uniform", steps: int = 1000, lr: float = 1e-4,
