@@ -23,9 +23,9 @@ def images(photo):
     return torch.from_numpy(np.stack([small[:, :32], photo[:32, :32], photo[40:72, 60:92], photo[96:128, 128:160]]))
 
 
-def train(steps: int, images: torch.Tensor) -> tuple[TokenizerTraining, list[float]]:
+def train(steps: int, images: torch.Tensor, config: dict = TINY) -> tuple[TokenizerTraining, list[float]]:
     torch.manual_seed(0)
-    module = TokenizerTraining(TINY, lr=2e-3)
+    module = TokenizerTraining(config, lr=2e-3)
     optimizer = module.configure_optimizers()
     x = images.permute(0, 3, 1, 2).float() / 255
     losses = []
@@ -55,6 +55,22 @@ def test_an_image_is_n_tokens_of_the_vocabulary(tokenizer, images):
     out = tokenizer.detokenize(tokens)
     assert out.dtype == torch.uint8 and out.shape == (4, 32, 32, 3)
     assert torch.equal(tokenizer.detokenize(tokens[0]), out[:1])
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+def test_fsq_tokens_train_save_and_load(images, tmp_path):
+    module, losses = train(30, images, {**TINY, "levels": [8, 5, 5, 5]})
+    assert losses[-1] < 0.7 * losses[0]
+    tokenizer = module.tokenizer.eval()
+    with torch.no_grad():
+        for p in tokenizer.parameters():
+            p.copy_(p.half().float())
+    tokens = tokenizer.tokenize(images)
+    assert tokenizer.vocab_size == 1000 and tokens.shape == (4, 8) and 0 <= tokens.min() and tokens.max() < 1000
+    save_tokenizer(tokenizer, tmp_path / "fsq.safetensors")
+    loaded = load_tokenizer(tmp_path / "fsq.safetensors")
+    assert loaded.config["levels"] == [8, 5, 5, 5] and torch.equal(loaded.tokenize(images), tokens)
+    assert torch.equal(loaded.detokenize(tokens), tokenizer.detokenize(tokens))
 
 
 def test_bad_sizes_and_tokens_are_refused(tokenizer, images):

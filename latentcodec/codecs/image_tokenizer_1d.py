@@ -26,7 +26,8 @@ from latentcodec.quantizers.learned_query import LearnedQueryTokens
 
 
 class ImageTokenizer1D(nn.Module):
-    """RGB images of ``image_size`` squared <-> ``[B, n_tokens]`` tokens of ``codebook_size``.
+    """RGB images of ``image_size`` squared <-> ``[B, n_tokens]`` tokens of ``vocab_size``: a VQ
+    codebook of ``codebook_size`` entries of ``codebook_dim``, or FSQ with ``levels`` when given.
 
     ``encode`` / ``quantize`` / ``decode`` expose the continuous tokens for
     test-time optimization (:mod:`latentcodec.token_editing`); ``info``
@@ -37,21 +38,22 @@ class ImageTokenizer1D(nn.Module):
 
     def __init__(self, image_size: int = 64, patch: int = 8, width: int = 32, latent_dim: int = 4, dim: int = 128,
                  depth: int = 4, heads: int = 4, n_tokens: int = 32, codebook_size: int = 1024, codebook_dim: int = 12,
-                 dead_code_threshold: float = 2.0, diversity_weight: float = 0.0):
+                 dead_code_threshold: float = 2.0, diversity_weight: float = 0.0, levels: list[int] | None = None):
         super().__init__()
         if patch not in (8, 16) or image_size <= 0 or image_size % patch:
             raise ValueError(f"patch must be 8 or 16 and image_size {image_size} a positive multiple of it, got {patch}")
         self.config = {"image_size": image_size, "patch": patch, "width": width, "latent_dim": latent_dim, "dim": dim,
                        "depth": depth, "heads": heads, "n_tokens": n_tokens, "codebook_size": codebook_size,
                        "codebook_dim": codebook_dim, "dead_code_threshold": dead_code_threshold,
-                       "diversity_weight": diversity_weight}
+                       "diversity_weight": diversity_weight, "levels": levels}
         self.image_size, self.patch = image_size, patch
         n_patches, stages = (image_size // patch) ** 2, patch.bit_length() - 1
         self.pixel_encoder, self.pixel_decoder = encoder(width, stages, latent_dim), decoder(width, stages, latent_dim)
         self.from_latent, self.to_latent = nn.Linear(latent_dim, dim), nn.Linear(dim, latent_dim)
         self.patch_positions = nn.Parameter(torch.randn(n_patches, dim) * dim**-0.5)
         self.query_tokens = LearnedQueryTokens(dim, n_patches, n_tokens, depth, heads, codebook_size, codebook_dim,
-                                               dead_code_threshold=dead_code_threshold, diversity_weight=diversity_weight)
+                                               dead_code_threshold=dead_code_threshold, diversity_weight=diversity_weight,
+                                               levels=levels)
         self.info: dict = {}
 
     def take_pixel_layers(self, tokenizer_2d: nn.Module) -> None:
