@@ -13,7 +13,7 @@ import latentcodec
 from latentcodec import BitstreamError
 from latentcodec.codecs.audio import AudioCodecModel, AudioModelConfig
 from latentcodec.codecs.audio_codec import AudioCodec, load_audio_model, save_audio_model
-from latentcodec.container import pack, unpack
+from latentcodec.container import unpack
 from latentcodec.entropy import CdfTables
 from latentcodec.media import Audio, MediaError
 
