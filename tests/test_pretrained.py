@@ -127,3 +127,33 @@ def test_pretrained_audio_codecs_are_carded_and_code_speech():
             errors.append(mel_distance(torch.from_numpy(decoded), torch.from_numpy(speech)))
         assert errors == sorted(errors, reverse=True)  # more stages, closer to the original
         assert all(u >= 0.8 for u in codec.info["utilization"])  # as measured on the development set
+
+
+def test_pretrained_video_codecs_are_carded_and_code_motion_cheaply():
+    from fractions import Fraction
+
+    from skimage import data
+
+    from latentcodec.container import unpack
+    from latentcodec.evaluation.rate_distortion import psnr
+    from latentcodec.media import Video
+
+    paths = sorted(p for d in pretrained_dirs() for p in (d / "video").glob("*.safetensors"))
+    assert paths
+    photo = data.astronaut()  # a window panning 3 px right and 1 px down a frame over a real photo
+    frames = np.stack([photo[100 + t : 196 + t, 150 + 3 * t : 278 + 3 * t] for t in range(6)])
+    points = []
+    for path in paths:
+        assert path.stat().st_size < 4.5e6, path
+        card = path.with_suffix(".md").read_text()
+        for section in ("Training data", "Training", "Measured"):
+            assert f"## {section}" in card, (path, section)
+        stream = latentcodec.load(path.stem).compress(Video(frames, Fraction(25)), gop=6)
+        chunk_sizes = [len(chunk) for chunk in unpack(stream)[1]]
+        # P-frames predict the motion instead of coding the picture again
+        assert max(chunk_sizes[1:]) < chunk_sizes[0] / 2, chunk_sizes
+        decoded = latentcodec.decompress(stream).pixels
+        assert decoded.shape == frames.shape
+        points.append((len(stream), psnr(frames, decoded)))
+    sizes, qualities = zip(*points)  # members q1, q2, ...: each spends more bytes for a higher PSNR
+    assert list(sizes) == sorted(sizes) and list(qualities) == sorted(qualities) and qualities[0] > 25
