@@ -97,3 +97,16 @@ def test_rejects_two_levels_and_wrong_widths():
         FiniteScalarQuantizer([2, 5])
     with pytest.raises(ValueError):
         FiniteScalarQuantizer([8, 5])(torch.zeros(4, 3))
+
+
+def test_usage_loss_spreads_crowded_latents_over_every_level():
+    torch.manual_seed(0)
+    fsq = FiniteScalarQuantizer([8, 5, 5])
+    latents = (0.1 * torch.randn(4096, 3)).requires_grad_()
+    assert fsq.usage_loss(latents) > 2.0 and fsq(latents)[1].unique().numel() < 20
+    optimizer = torch.optim.SGD([latents], lr=100.0)
+    for _ in range(50):
+        optimizer.zero_grad()
+        fsq.usage_loss(latents).backward()
+        optimizer.step()
+    assert fsq.usage_loss(latents) < 0.1 and fsq(latents)[1].unique().numel() == 200

@@ -73,6 +73,17 @@ def test_fsq_tokens_train_save_and_load(images, tmp_path):
     assert torch.equal(loaded.detokenize(tokens), tokenizer.detokenize(tokens))
 
 
+def test_fsq_usage_loss_is_part_of_training_only(images):
+    torch.manual_seed(0)
+    config = {**TINY, "levels": [8, 5, 5, 5], "diversity_weight": 0.5}
+    tokenizer, x = build_tokenizer(config), images.permute(0, 3, 1, 2).float() / 255
+    z = tokenizer.encode(x)
+    expected = 0.5 * tokenizer.query_tokens.codebook.usage_loss(z)
+    assert expected > 0 and torch.allclose(tokenizer.quantize(z)[2], expected)
+    assert tokenizer(x)[2] > 0 and tokenizer.eval()(x)[2] == 0
+    assert build_tokenizer({**config, "diversity_weight": 0.0})(x)[2] == 0
+
+
 def test_bad_sizes_and_tokens_are_refused(tokenizer, images):
     with pytest.raises(ValueError, match="image size 32x24 is not the tokenizer's 32x32"):
         tokenizer.tokenize(images[:, :, :24])

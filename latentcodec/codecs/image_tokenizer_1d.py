@@ -86,7 +86,7 @@ class ImageTokenizer1D(nn.Module):
         return self.query_tokens.encode(self.from_latent(grid.flatten(2).transpose(1, 2)) + self.patch_positions)
 
     def quantize(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(codes with straight-through gradients, indices ``[B, n_tokens]``, commitment loss)."""
+        """(codes with straight-through gradients, indices ``[B, n_tokens]``, auxiliary loss)."""
         return self.query_tokens.quantize(z)
 
     def decode(self, codes: Tensor) -> Tensor:
@@ -96,7 +96,7 @@ class ImageTokenizer1D(nn.Module):
         return self.pixel_decoder(grid) / 2 + 0.5
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``x`` -> (unclamped reconstruction, tokens ``[B, n_tokens]``, commitment loss)."""
+        """``x`` -> (unclamped reconstruction, tokens ``[B, n_tokens]``, auxiliary loss)."""
         codes, indices, loss = self.quantize(self.encode(x))
         return self.decode(codes), indices, loss
 

@@ -47,7 +47,9 @@ class LearnedQueryTokens(nn.Module):
     ``encode`` gives the continuous tokens before quantization (what
     test-time optimization adjusts), ``quantize`` their codes and indices,
     ``decode`` the sequence from codes; ``forward`` chains the three for
-    training and returns the codebook's commitment loss with them.
+    training and returns the codebook's auxiliary loss with them: the VQ
+    commitment (plus its diversity loss), or for FSQ ``diversity_weight``
+    times the batch's distance from uniform use of the levels.
     """
 
     def __init__(self, dim: int, n_inputs: int, n_tokens: int = 32, depth: int = 4, heads: int = 4,
@@ -59,6 +61,7 @@ class LearnedQueryTokens(nn.Module):
         self.queries = nn.Parameter(torch.randn(n_tokens, dim) * scale)
         self.encoder = transformer(dim, depth, heads)
         self.query_mix, self.mask_mix = nn.Linear(n_inputs, n_tokens), nn.Linear(n_tokens, n_inputs)
+        self.diversity_weight = diversity_weight
         if levels:
             self.codebook = FiniteScalarQuantizer(levels)
             codebook_dim = self.codebook.dim
@@ -83,7 +86,7 @@ class LearnedQueryTokens(nn.Module):
         return self.to_code(self.encoder(torch.cat([x, queries], 1))[:, -self.n_tokens:])
 
     def quantize(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(codes with straight-through gradients, indices ``[B, n_tokens]``, commitment loss).
+        """(codes with straight-through gradients, indices ``[B, n_tokens]``, auxiliary loss).
 
         vector-quantize-pytorch passes gradients through only in training
         mode, where it also updates the codebook; in eval mode the gradient is
@@ -91,7 +94,8 @@ class LearnedQueryTokens(nn.Module):
         touching the codebook.
         """
         if isinstance(self.codebook, FiniteScalarQuantizer):  # rounds with straight-through gradients in any mode
-            return (*self.codebook(z), z.new_zeros(()))
+            usage = self.codebook.usage_loss(z) if self.training and self.diversity_weight else z.new_zeros(())
+            return (*self.codebook(z), self.diversity_weight * usage)
         codes, indices, loss = self.codebook(z)
         if not self.training and z.requires_grad:
             unit = F.normalize(z, dim=-1)
@@ -112,6 +116,6 @@ class LearnedQueryTokens(nn.Module):
         return self.decoder(torch.cat([tokens, masks], 1))[:, self.n_tokens:]
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``x`` -> (decoded sequence, indices, commitment loss)."""
+        """``x`` -> (decoded sequence, indices, auxiliary loss)."""
         codes, indices, loss = self.quantize(self.encode(x))
         return self.decode(codes), indices, loss

@@ -26,7 +26,8 @@ class TokenizerTraining(L.LightningModule):
     """Minimizes the reconstruction error (MSE, or L1 for sharper edges) of the
     tokenizer ``tokenizer`` describes (its architecture and keyword arguments,
     as in :func:`latentcodec.codecs.tokenizers.build_tokenizer`), plus its
-    auxiliary loss: a VQ codebook's commitment, nothing for FSQ.
+    auxiliary loss: a VQ codebook's commitment, or FSQ's usage loss (see
+    ``diversity_weight``), which keeps the whole vocabulary in use.
 
     Validation measures what a user gets: PSNR of the clamped reconstruction,
     and the fraction of the vocabulary the validation images' tokens use (a
