@@ -11,7 +11,7 @@ inputs of 4 or more dimensions as channels first.
 
 from __future__ import annotations
 
-from math import prod
+import math
 from typing import Sequence
 
 import torch
@@ -62,13 +62,17 @@ class FiniteScalarQuantizer(nn.Module):
 
     @property
     def codebook_size(self) -> int:
-        return prod(self.levels)
+        return math.prod(self.levels)
+
+    def bound(self, z: Tensor) -> Tensor:
+        """``z`` squashed into each dimension's level range, before rounding."""
+        return torch.tanh(z + self.shift) * self.half_range - self.offset
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """``z`` [..., dim] -> (codes [..., dim] on the level grid, indices [...])."""
         if z.shape[-1] != self.dim:
             raise ValueError(f"FSQ with levels {list(self.levels)} quantizes [..., {self.dim}], got {tuple(z.shape)}")
-        bounded = torch.tanh(z + self.shift) * self.half_range - self.offset
+        bounded = self.bound(z)
         # round() + (x - x) is exactly the rounded value, so codes match indices_to_codes bit for bit
         rounded = bounded.round() + (bounded - bounded.detach())
         codes = rounded / self.half_width
@@ -82,13 +86,13 @@ class FiniteScalarQuantizer(nn.Module):
         latents crowd one level wastes the rest (MAGVIT-v2's batch entropy,
         arXiv 2310.05737, applied to FSQ's levels).
         """
-        bounded = torch.tanh(z + self.shift) * self.half_range - self.offset
+        bounded = self.bound(z)
         loss = z.new_zeros(())
         for d, count in enumerate(self.levels):
             levels = torch.arange(count, device=z.device) - count // 2
             soft = torch.softmax(-(bounded[..., d, None] - levels) ** 2 / temperature, -1)
             mean = soft.reshape(-1, count).mean(0)
-            loss = loss + torch.log(torch.tensor(float(count))) + (mean * mean.clamp_min(1e-12).log()).sum()
+            loss = loss + math.log(count) + (mean * mean.clamp_min(1e-12).log()).sum()
         return loss
 
     def codes_to_indices(self, codes: Tensor) -> Tensor:
