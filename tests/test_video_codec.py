@@ -90,6 +90,29 @@ def test_round_trip_is_exact_and_deterministic(codec, coded):
     assert codec.compress(clip(10), gop=4) == stream
 
 
+def test_entropy_parameters_are_computed_on_one_thread_whatever_the_setting(codec, coded):
+    """Kernels split sums by thread, so scales computed under another thread
+    count can pick other tables (a real carphone stream encoded on 2 threads
+    failed at frame 4 on 1); the hyper-decoders run on one thread on both sides."""
+    seen = []
+    hyper_decoders = (codec.model.motion_hyperprior.h_s, codec.model.residual_hyperprior.h_s, codec.intra.model.h_s)
+    hooks = [m.register_forward_hook(lambda *_: seen.append(torch.get_num_threads())) for m in hyper_decoders]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        for encode_threads, decode_threads in ((3, 1), (1, 3)):
+            torch.set_num_threads(encode_threads)
+            stream = codec.compress(clip(6), gop=4)
+            torch.set_num_threads(decode_threads)
+            latentcodec.decompress(stream)
+            assert torch.get_num_threads() == decode_threads  # restored afterwards
+    finally:
+        torch.set_num_threads(threads)
+        for hook in hooks:
+            hook.remove()
+    assert len(seen) > 6 and set(seen) == {1}
+
+
 def test_decoding_in_a_fresh_process_gives_identical_frames(codec, coded, tmp_path):
     """Through weight files, as installed codecs are: fp16 weights, loaded by name."""
     (tmp_path / "video").mkdir()

@@ -18,6 +18,7 @@ from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
 from latentcodec.entropy import FactorizedPrior, GaussianConditional, RangeDecoder, RangeEncoder
+from latentcodec.entropy.one_thread import one_thread
 from latentcodec.quantizers import UniformQuantizer
 
 
@@ -160,10 +161,12 @@ class ScaleHyperprior(ImageModel):
         z_hat = self.entropy_bottleneck.decode(decoder, self.hyper_shape(height, width))
         return self.g_s(self.decode_latent(decoder, z_hat, quantizer or UniformQuantizer()))
 
+    @one_thread
     def encode_latent(self, encoder: RangeEncoder, y: Tensor, z_hat: Tensor, quantizer) -> Tensor:
         scales, means = self.hyper_synthesis(z_hat)
         return quantizer.encode(encoder, self.gaussian_conditional, y, scales, means)
 
+    @one_thread
     def decode_latent(self, decoder: RangeDecoder, z_hat: Tensor, quantizer) -> Tensor:
         scales, means = self.hyper_synthesis(z_hat)
         return quantizer.decode(decoder, self.gaussian_conditional, scales, means)
@@ -234,6 +237,7 @@ class ChannelwiseContext(MeanScaleHyperprior):
             decoded.append(self._refine(i, hyper_means, decoded, y_hat))
         return torch.cat(decoded, 1), torch.cat(likelihoods, 1)
 
+    @one_thread
     def encode_latent(self, encoder: RangeEncoder, y: Tensor, z_hat: Tensor, quantizer) -> Tensor:
         hyper_scales, hyper_means = self.hyper_synthesis(z_hat)
         decoded = []
@@ -243,6 +247,7 @@ class ChannelwiseContext(MeanScaleHyperprior):
             decoded.append(self._refine(i, hyper_means, decoded, y_hat))
         return torch.cat(decoded, 1)
 
+    @one_thread
     def decode_latent(self, decoder: RangeDecoder, z_hat: Tensor, quantizer) -> Tensor:
         hyper_scales, hyper_means = self.hyper_synthesis(z_hat)
         decoded = []

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from latentcodec.codecs.image_models import ste_round
 from latentcodec.entropy import FactorizedPrior, GaussianConditional, RangeDecoder, RangeEncoder
+from latentcodec.entropy.one_thread import one_thread
 from latentcodec.quantizers import UniformQuantizer
 
 
@@ -96,11 +97,13 @@ class LatentHyperprior(nn.Module):
             y_hat = UniformQuantizer.dequantize(UniformQuantizer.symbols(y, means), means)
         return y_hat, {"y": y_likelihoods, "z": z_likelihoods}
 
+    @one_thread
     def encode(self, encoder: RangeEncoder, y: Tensor, quantizer) -> Tensor:
         z_hat = self.entropy_bottleneck.encode(encoder, self.h_a(y))
         scales, means = self.h_s(z_hat).chunk(2, 1)
         return quantizer.encode(encoder, self.gaussian_conditional, y, scales, means)
 
+    @one_thread
     def decode(self, decoder: RangeDecoder, height: int, width: int, quantizer) -> Tensor:
         """The latent of a frame of ``height`` x ``width`` pixels."""
         z_hat = self.entropy_bottleneck.decode(decoder, (1, self.n, height // 64, width // 64))
