@@ -21,8 +21,24 @@ from latentcodec.media import MediaError
 EXPECTED_ERRORS = (BitstreamError, MediaError, OSError, KeyError, ValueError)
 
 
+def _model_entry(entry: str) -> tuple[str, dict]:
+    """``NAME@SETTINGS`` -> (NAME, encoder options). SETTINGS joins with ``+``
+    a quantizer spec and/or ``refine=STEPS``: ``mbt2018-mean-small@tcq+refine=100``."""
+    prefix, _, settings = entry.partition("@")
+    options = {}
+    for setting in filter(None, settings.split("+")):
+        key, eq, value = setting.partition("=")
+        if key == "refine" and eq:
+            options["refine"] = int(value)
+        else:
+            options["quantizer"] = setting
+    return prefix, options
+
+
 def _encode(args) -> None:
     options = {"quantizer": args.quantizer} if args.quantizer else {}
+    if args.refine:
+        options["refine"] = args.refine
     if args.bitrate is not None:
         options["bitrate"] = args.bitrate
     if args.gop is not None:
@@ -169,12 +185,12 @@ def _eval_rd(args) -> None:
 
     images = [read_image(p) for p in image_files(args.folder)]
     images = [np.stack([im] * 3, -1) if im.ndim == 2 else im[..., :3] for im in images]
-    curves = {}
+    settings = {}
     for entry in filter(None, args.models.split(",")):
-        prefix, _, quantizer = entry.partition("@")
-        options = {"quantizer": quantizer} if quantizer else {}
-        names = registry.family(prefix) or [registry.resolve(prefix)]
-        curves[entry] = [rd.codec_point(registry.load(name), images, **options) for name in names]
+        prefix, options = _model_entry(entry)
+        settings[entry] = [(name, options) for name in registry.family(prefix) or [registry.resolve(prefix)]]
+    points = iter(rd.codec_points([s for entry in settings.values() for s in entry], images, args.jobs))
+    curves = {entry: [next(points) for _ in entry_settings] for entry, entry_settings in settings.items()}
     if args.anchor and args.anchor not in curves:
         raise KeyError(f"--anchor {args.anchor!r} is not one of --models")
     for name in filter(None, args.baselines.split(",")):
@@ -247,8 +263,7 @@ def _eval_video(args) -> None:
             print(f"note: no video codec {DEFAULT_VIDEO_MODEL} is installed (pretrained/video/); measuring the baselines only")
     curves = {}
     for entry in entries:
-        prefix, _, quantizer = entry.partition("@")
-        options = {"quantizer": quantizer} if quantizer else {}
+        prefix, options = _model_entry(entry)
         names = registry.family(prefix) or [registry.resolve(prefix)]
         curves[entry] = [vr.codec_point(registry.load(name), clips, args.gop, **options) for name in names]
     crfs = [int(c) for c in args.crf.split(",")]
@@ -344,6 +359,9 @@ def main(argv=None) -> int:
     p.add_argument("--gop", type=int, help="video codecs: frames from one intra frame to the next (default 12)")
     p.add_argument("--quantizer", help="learned image codecs: uniform or tcq (trellis-coded), optionally with "
                    "options, e.g. tcq:states=4,lmbda=0.05 (default: the model's own)")
+    p.add_argument("--refine", type=int, metavar="STEPS", help="learned image codecs: optimize the latent for "
+                   "this image by STEPS gradient steps before coding it (smaller files, slower encoding; 100-200 "
+                   "is typical; decoding is unchanged)")
     p.set_defaults(run=_encode)
     p = sub.add_parser("decode", help="decode a .lc file; the output format follows its suffix")
     p.add_argument("input")
@@ -361,10 +379,13 @@ def main(argv=None) -> int:
     p = kinds.add_parser("rd", help="rate-distortion of images: our models vs JPEG/WebP/AVIF, BD-rates, plot")
     p.add_argument("folder", help="folder of test images")
     p.add_argument("--models", default="", help="comma-separated codec names or families (NAME for NAME-q1..qN); "
-                   "NAME@QUANTIZER codes with that quantizer (e.g. mbt2018-mean-small@tcq)")
+                   "NAME@SETTINGS codes with encoder settings joined by +: a quantizer and/or refine=STEPS "
+                   "(e.g. mbt2018-mean-small@tcq, mbt2018-mean-small@tcq+refine=100)")
     p.add_argument("--anchor", help="one of --models: also give the others' BD-rates against it")
     p.add_argument("--baselines", default="jpeg,webp,avif", help="comma-separated: jpeg, webp, avif")
     p.add_argument("--plot", help="write the rate-distortion curves to this PNG")
+    p.add_argument("--jobs", type=int, default=1, help="code the rate points in this many processes (one torch "
+                   "thread each)")
     p.set_defaults(run=_eval_rd)
     p = kinds.add_parser("audio", help="speech quality vs real bitrate: our audio codecs vs Opus and Codec2, plot")
     p.add_argument("folder", help="folder of speech files (coded and compared as 16 kHz mono)")

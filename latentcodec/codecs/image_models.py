@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from latentcodec.entropy import FactorizedPrior, GaussianConditional, RangeDecoder, RangeEncoder
 from latentcodec.entropy.one_thread import one_thread
-from latentcodec.quantizers import UniformQuantizer
+from latentcodec.quantizers import RoundingStandIns, UniformQuantizer
 
 
 def to_tensor(image: np.ndarray) -> Tensor:
@@ -54,7 +54,9 @@ class ImageModel(nn.Module):
 
     Inputs are RGB in [0, 1], ``[1, 3, H, W]`` with H and W multiples of
     :attr:`alignment` (the image codec pads). ``encode`` returns the latent
-    the decoder will reconstruct (what the synthesis transform receives).
+    the decoder will reconstruct (what the synthesis transform receives);
+    given ``y``, it codes that latent instead of ``g_a(x)`` (see
+    :mod:`~latentcodec.codecs.latent_refinement`).
     ``quantizer`` codes the Gaussian-conditional latent: uniform rounding by
     default, or a :class:`~latentcodec.quantizers.TrellisQuantizer`, one
     object per stream.
@@ -67,10 +69,18 @@ class ImageModel(nn.Module):
         self.n, self.m = n, m
         self.g_a = analysis_transform(n, m)
         self.g_s = synthesis_transform(n, m)
-        self.noise = UniformQuantizer("noise")
+        self.rounding = RoundingStandIns()
 
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
         return (1, self.m, height // 16, width // 16)
+
+    def forward(self, x: Tensor) -> dict:
+        return self.forward_latent(self.g_a(x))
+
+    def forward_latent(self, y: Tensor) -> dict:
+        """Training stand-ins from the analysis output on: ``x_hat`` and the
+        likelihoods. Latent refinement optimizes ``y`` through it."""
+        raise NotImplementedError
 
     def aux_loss(self) -> Tensor:
         """Quantile loss of the factorized prior (it fixes the coding range)."""
@@ -89,16 +99,15 @@ class FactorizedPriorModel(ImageModel):
         super().__init__(n, m)
         self.entropy_bottleneck = FactorizedPrior(m)
 
-    def forward(self, x: Tensor) -> dict:
-        y = self.g_a(x)
+    def forward_latent(self, y: Tensor) -> dict:
         y_noisy, y_likelihoods = self.entropy_bottleneck(y)
         medians = self.entropy_bottleneck._medians(4)
         y_hat = ste_round(y, medians) if self.training else y_noisy
         return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods}}
 
-    def encode(self, encoder: RangeEncoder, x: Tensor, quantizer=None) -> Tensor:
+    def encode(self, encoder: RangeEncoder, x: Tensor, quantizer=None, y: Tensor | None = None) -> Tensor:
         _refuse_other_quantizers(quantizer)
-        return self.entropy_bottleneck.encode(encoder, self.g_a(x))
+        return self.entropy_bottleneck.encode(encoder, self.g_a(x) if y is None else y)
 
     def decode(self, decoder: RangeDecoder, height: int, width: int, quantizer=None) -> Tensor:
         _refuse_other_quantizers(quantizer)
@@ -142,18 +151,16 @@ class ScaleHyperprior(ImageModel):
     def latent(self, y: Tensor, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         """Training: (y_hat for the synthesis, likelihoods of y)."""
         scales, means = self.hyper_synthesis(z_hat)
-        likelihoods = self.gaussian_conditional.likelihood(self.noise(y, means), scales, means)
-        y_hat = ste_round(y, means) if self.training else UniformQuantizer.dequantize(UniformQuantizer.symbols(y, means), means)
-        return y_hat, likelihoods
+        y_rate, y_hat = self.rounding(y, means)
+        return y_hat, self.gaussian_conditional.likelihood(y_rate, scales, means)
 
-    def forward(self, x: Tensor) -> dict:
-        y = self.g_a(x)
+    def forward_latent(self, y: Tensor) -> dict:
         z_hat, z_likelihoods = self._hyperprior(y)
         y_hat, y_likelihoods = self.latent(y, z_hat)
         return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
-    def encode(self, encoder: RangeEncoder, x: Tensor, quantizer=None) -> Tensor:
-        y = self.g_a(x)
+    def encode(self, encoder: RangeEncoder, x: Tensor, quantizer=None, y: Tensor | None = None) -> Tensor:
+        y = self.g_a(x) if y is None else y
         z_hat = self.entropy_bottleneck.encode(encoder, self.hyper_analysis(y))
         return self.encode_latent(encoder, y, z_hat, quantizer or UniformQuantizer())
 
@@ -229,11 +236,8 @@ class ChannelwiseContext(MeanScaleHyperprior):
         decoded, likelihoods = [], []
         for i, y_slice in enumerate(y.chunk(self.slices, 1)):
             scales, means = self._slice_params(i, hyper_scales, hyper_means, decoded)
-            likelihoods.append(self.gaussian_conditional.likelihood(self.noise(y_slice, means), scales, means))
-            if self.training:
-                y_hat = ste_round(y_slice, means)
-            else:
-                y_hat = UniformQuantizer.dequantize(UniformQuantizer.symbols(y_slice, means), means)
+            y_rate, y_hat = self.rounding(y_slice, means)
+            likelihoods.append(self.gaussian_conditional.likelihood(y_rate, scales, means))
             decoded.append(self._refine(i, hyper_means, decoded, y_hat))
         return torch.cat(decoded, 1), torch.cat(likelihoods, 1)
 

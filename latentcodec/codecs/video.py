@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from latentcodec.codecs.image_models import ste_round
 from latentcodec.entropy import FactorizedPrior, GaussianConditional, RangeDecoder, RangeEncoder
 from latentcodec.entropy.one_thread import one_thread
-from latentcodec.quantizers import UniformQuantizer
+from latentcodec.quantizers import RoundingStandIns, UniformQuantizer
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class LatentHyperprior(nn.Module):
         )
         self.entropy_bottleneck = FactorizedPrior(n)
         self.gaussian_conditional = GaussianConditional()
-        self.noise = UniformQuantizer("noise")
+        self.rounding = RoundingStandIns()
 
     def forward(self, y: Tensor) -> tuple[Tensor, dict]:
         """(what the synthesis receives, likelihoods of y and z)."""
@@ -90,11 +90,8 @@ class LatentHyperprior(nn.Module):
         z_noisy, z_likelihoods = self.entropy_bottleneck(z)
         z_hat = ste_round(z, self.entropy_bottleneck._medians(4)) if self.training else z_noisy
         scales, means = self.h_s(z_hat).chunk(2, 1)
-        y_likelihoods = self.gaussian_conditional.likelihood(self.noise(y, means), scales, means)
-        if self.training:
-            y_hat = ste_round(y, means)
-        else:
-            y_hat = UniformQuantizer.dequantize(UniformQuantizer.symbols(y, means), means)
+        y_rate, y_hat = self.rounding(y, means)
+        y_likelihoods = self.gaussian_conditional.likelihood(y_rate, scales, means)
         return y_hat, {"y": y_likelihoods, "z": z_likelihoods}
 
     @one_thread

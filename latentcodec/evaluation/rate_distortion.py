@@ -4,13 +4,16 @@ images, at real file sizes (whole ``.lc`` files, whole JPEG files)."""
 from __future__ import annotations
 
 import io
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 
 import numpy as np
 import torch
 from PIL import Image
 from pytorch_msssim import ms_ssim
 
+from latentcodec import registry
 from latentcodec.codec import Codec
 from latentcodec.evaluation.bd_rate import bd_rate
 
@@ -89,6 +92,30 @@ def codec_point(codec: Codec, images: list[np.ndarray], **options) -> RdPoint:
         data = codec.compress(image, **options)
         coded.append((len(data), codec.decompress(data)))
     return _point(codec.name, images, coded)
+
+
+def codec_points(settings: list[tuple[str, dict]], images: list[np.ndarray], processes: int = 1) -> list[RdPoint]:
+    """:func:`codec_point` of each (installed codec name, encoder options),
+    in that many processes of one torch thread each when ``processes`` > 1
+    (refined encoding is slow; the points are independent)."""
+    if processes <= 1:
+        return [codec_point(registry.load(name), images, **options) for name, options in settings]
+    context = get_context("spawn")  # forking a process that has run torch's thread pool can hang
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker, initargs=(images,)) as pool:
+        return list(pool.map(_worker_point, settings))
+
+
+_worker_images: list[np.ndarray] = []
+
+
+def _start_worker(images: list[np.ndarray]) -> None:
+    torch.set_num_threads(1)
+    _worker_images[:] = images
+
+
+def _worker_point(setting: tuple[str, dict]) -> RdPoint:
+    name, options = setting
+    return codec_point(registry.load(name), _worker_images, **options)
 
 
 def bd_rates(curves: dict[str, list[RdPoint]], ours: list[str], anchors: list[str], metric: str = "psnr") -> dict:

@@ -8,7 +8,7 @@ from importlib import import_module
 
 from latentcodec.quantizers.fsq import FiniteScalarQuantizer
 from latentcodec.quantizers.trellis import TrellisQuantizer
-from latentcodec.quantizers.uniform import UniformQuantizer
+from latentcodec.quantizers.uniform import RoundingStandIns, UniformQuantizer
 
 # these load vector_quantize_pytorch (about a second), so only when first used
 _LAZY = {
@@ -61,6 +61,7 @@ __all__ = [
     "FiniteScalarQuantizer",
     "ResidualScalarVectorQuantizer",
     "ResidualVectorQuantizer",
+    "RoundingStandIns",
     "TrellisQuantizer",
     "UniformQuantizer",
     "parse_quantizer",

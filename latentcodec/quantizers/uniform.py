@@ -60,3 +60,22 @@ class UniformQuantizer(nn.Module):
 
     def verify(self, decoder) -> None:
         """Nothing to check at the end of a stream."""
+
+
+class RoundingStandIns(nn.Module):
+    """``(for the rate, for the synthesis)`` in place of ``round(y - means) + means``.
+
+    Training: noise for the rate, rounding with a straight-through gradient
+    for the synthesis. Eval: rounding for both (the synthesis gets exactly
+    what the decoder will). Models take both from this one module, so latent
+    refinement can swap in another relaxation in one place.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.noise, self.ste = UniformQuantizer("noise"), UniformQuantizer("ste")
+
+    def forward(self, y: Tensor, means: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if self.training:
+            return self.noise(y, means), self.ste(y, means)
+        return self.noise(y, means), UniformQuantizer.dequantize(UniformQuantizer.symbols(y, means), means)
