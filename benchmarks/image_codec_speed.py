@@ -3,10 +3,11 @@
 Three rows, all in this process on the same image: CompressAI's
 MeanScaleHyperprior(N=128, M=192) with its own rANS coder, the same
 architecture with the same weights through latentcodec's coder and
-container, and latentcodec's default pretrained model.
+container, and latentcodec's default pretrained model (with --refine,
+also encoding with that many steps of latent refinement, then decoding).
 Medians of --repeats runs. Untrained weights time the same as trained ones.
 
-    python benchmarks/image_codec_speed.py [--repeats 5] [--threads 2]
+    python benchmarks/image_codec_speed.py [--repeats 5] [--threads 2] [--refine STEPS]
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--refine", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     image = np.asarray(Image.fromarray(data.astronaut()).resize((768, 512), Image.LANCZOS))
@@ -54,6 +56,9 @@ def main() -> None:
     if registry.family(DEFAULT_IMAGE_MODEL):
         default = latentcodec.load(registry.resolve(DEFAULT_IMAGE_MODEL))
         rows.append((f"latentcodec default {default.name}", lambda: default.decompress(default.compress(image))))
+        if args.refine:
+            rows.append((f"  the same, refine={args.refine}",
+                         lambda: default.decompress(default.compress(image, refine=args.refine))))
     for _, fn in rows:  # warm-up
         fn()
     print(f"768x512 photo, encode+decode, median of {args.repeats}, {args.threads} threads")
