@@ -53,11 +53,11 @@ def _latent_only(model: ImageModel, training: bool, rounding: nn.Module | None =
     """The model in training or eval mode with its parameters frozen and,
     given ``rounding``, that in place of its rounding stand-ins; restored after."""
     was_training, flags = model.training, [p.requires_grad for p in model.parameters()]
-    stand_ins = getattr(model, "rounding", None)
+    stand_ins = model.rounding
     model.train(training)
     for p in model.parameters():
         p.requires_grad_(False)
-    if rounding is not None and stand_ins is not None:
+    if rounding is not None:
         model.rounding = rounding
     try:
         yield
@@ -65,8 +65,7 @@ def _latent_only(model: ImageModel, training: bool, rounding: nn.Module | None =
         model.train(was_training)
         for p, flag in zip(model.parameters(), flags):
             p.requires_grad_(flag)
-        if stand_ins is not None:
-            model.rounding = stand_ins
+        model.rounding = stand_ins
 
 
 def refine_latent(model: ImageModel, x: Tensor, lmbda: float, steps: int, lr: float = 0.005,
