@@ -215,7 +215,8 @@ def finetune_quantized(codec, output: str, quantizer: str = "uniform", steps: in
     save_synthesis(model, output, codec, **info)
     card = Path(output).with_suffix(".md")
     card.write_text(_finetune_card(Path(output).stem, codec, spec, info, measured, command,
-                                   f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})"))
+                                   f"{torch.get_num_threads()} torch thread(s) on a {os.cpu_count()}-core CPU "
+                                   f"({platform.processor() or platform.machine()})"))
     return info
 
 
