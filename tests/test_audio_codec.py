@@ -18,7 +18,7 @@ from latentcodec.entropy import CdfTables
 from latentcodec.media import Audio, MediaError
 
 SPEECH = Path(__file__).parent / "data" / "speech-ru-16k.flac"
-TINY = dict(channels=32, blocks=2, kernel=3, latent_dim=8, num_quantizers=4, codebook_size=32)
+TINY = dict(channels=32, blocks=2, kernel=3, synthesis_context=2, latent_dim=8, num_quantizers=4, codebook_size=32)
 
 
 def speech() -> np.ndarray:

@@ -8,7 +8,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from latentcodec.codecs.audio_codec import AudioCodec
+from latentcodec.codecs.audio_codec import AudioCodec, load_audio_model, save_audio_model
+from latentcodec.entropy import CdfTables
 from latentcodec.training.audio_codec import AudioCodecTraining
 from latentcodec.training.audio_data import RandomClips, SpeechData
 from latentcodec.training.audio_discriminator import MultiScaleSTFTDiscriminator, discriminator_loss, generator_losses
@@ -72,3 +73,23 @@ def test_training_steps_with_the_gan_then_export(speech_dirs, tmp_path):
     assert set(info["bitrates"]) == {"0.6"} and info["bitrates"]["0.6"]["packet_kbps"] > 0
     assert all(0 < u <= 1 for u in info["utilization"]) and len(info["utilization"]) == 3
     assert codec.prior.cdfs.shape[0] == 3
+
+
+def test_training_goes_on_from_weights_with_a_narrower_synthesis(tmp_path):
+    """Weights whose decoder output map sees one frame start a model whose map
+    sees two as the same codec (the new frame's weights are zero): the same
+    indices, and samples that differ only by the rounding of a longer sum."""
+    torch.manual_seed(0)
+    old = AudioCodecTraining(model=TINY).codec
+    x = torch.from_numpy(sf.read(SPEECH, dtype="float32")[0][: 320 * 30])[None]
+    with torch.no_grad():
+        old(x)  # k-means initialization of the codebooks
+    path = tmp_path / "narrow.safetensors"
+    save_audio_model(old, path, CdfTables.from_pmfs([np.ones(16)] * 3, [0.0] * 3, [0] * 3))
+    old = load_audio_model(path)[0]  # as stored (fp16)
+    new = AudioCodecTraining(model=TINY | {"synthesis_context": 2}, init_weights=str(path)).codec.eval()
+    assert new.decoder.out.weight.shape[1] == 2 * old.decoder.out.weight.shape[1]
+    with torch.no_grad():
+        (y_new, indices_new, _), (y_old, indices_old, _) = new(x), old(x)
+    assert torch.equal(indices_new, indices_old)
+    torch.testing.assert_close(y_new, y_old, rtol=0, atol=1e-6)

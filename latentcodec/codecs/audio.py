@@ -38,6 +38,9 @@ class AudioModelConfig:
     channels: int = 256
     blocks: int = 4  # per side
     kernel: int = 5  # frames each depthwise convolution sees
+    # frames of decoder features the output map sees, oldest first: with 2, a
+    # frame's samples can go on from the frame before at no extra latency
+    synthesis_context: int = 1
     latent_dim: int = 64
     quantizer: str = "rvq"  # or "rsvq"
     num_quantizers: int = 12
@@ -95,28 +98,37 @@ class CausalBlock(nn.Module):
 
 
 class _Trunk(nn.Module):
-    """A stack of causal blocks between two linear maps; its state is each block's past.
+    """A stack of causal blocks between two linear maps; its state is each
+    block's past, then the features of the frames before that the output map
+    still sees (it sees ``context`` frames, oldest first).
 
     No normalization before the output map: speech spans 60 dB between
     pauses and loud vowels, and a per-frame norm there would leave the level
     to be coded in the direction of the features alone.
     """
 
-    def __init__(self, inputs: int, channels: int, outputs: int, blocks: int, kernel: int):
+    def __init__(self, inputs: int, channels: int, outputs: int, blocks: int, kernel: int, context: int = 1):
         super().__init__()
         self.inp = nn.Linear(inputs, channels)
         self.blocks = nn.ModuleList(CausalBlock(channels, kernel) for _ in range(blocks))
-        self.out = nn.Linear(channels, outputs)
+        self.out = nn.Linear(context * channels, outputs)
+
+    @property
+    def history(self) -> int:
+        return self.out.in_features // self.inp.out_features - 1
 
     def initial_state(self, batch: int, like: Tensor) -> list[Tensor]:
-        return [like.new_zeros(batch, b.history, b.norm.normalized_shape[0]) for b in self.blocks]
+        channels = self.inp.out_features
+        return [like.new_zeros(batch, n, channels) for n in [b.history for b in self.blocks] + [self.history]]
 
     def forward(self, x: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         h, new_state = self.inp(x), []
         for block, past in zip(self.blocks, state):
             h, past = block(h, past)
             new_state.append(past)
-        return self.out(h), new_state
+        padded = torch.cat([state[-1], h], 1)
+        windows = padded.unfold(1, self.history + 1, 1).transpose(2, 3)  # [batch, frames, context, channels]
+        return self.out(windows.flatten(2)), new_state + [padded[:, padded.shape[1] - self.history :]]
 
     def frozen(self, context: int = 1) -> "FrozenTrunk":
         """The inference-time trunk over the current weights (see :class:`FrozenTrunk`)."""
@@ -184,7 +196,8 @@ class FrozenTrunk:
     the weights, shared by any number of streams (:meth:`stream`).
 
     The input map sees the last ``context`` inputs, oldest first, as the
-    analysis window of :meth:`AudioCodecModel.analyze` does with 2 frames.
+    analysis window of :meth:`AudioCodecModel.analyze` does with 2 frames;
+    the output map sees the trunk's last features likewise.
     """
 
     def __init__(self, trunk: _Trunk, context: int = 1):
@@ -206,6 +219,7 @@ class TrunkStream:
         channels, inputs = trunk.inp.shape
         self.trunk = trunk
         self.inputs = np.zeros(inputs, np.float32)
+        self.features = np.zeros(trunk.out.shape[1], np.float32)
         self.windows = [np.zeros(b.depthwise.shape, np.float32) for b in trunk.blocks]
         wide = max((len(b.expand_bias) for b in trunk.blocks), default=0)
         self.x, self.h = np.empty(channels, np.float32), np.empty(channels, np.float32)
@@ -221,7 +235,9 @@ class TrunkStream:
         x += trunk.inp_bias
         for block, window in zip(trunk.blocks, self.windows):
             block(x, window, self)
-        return trunk.out @ x + trunk.out_bias
+        self.features[:-len(x)] = self.features[len(x):]
+        self.features[-len(x):] = x
+        return trunk.out @ self.features + trunk.out_bias
 
 
 class AudioCodecModel(nn.Module):
@@ -233,7 +249,7 @@ class AudioCodecModel(nn.Module):
 
         self.config = c = config
         self.encoder = _Trunk(2 * c.frame, c.channels, c.latent_dim, c.blocks, c.kernel)
-        self.decoder = _Trunk(c.latent_dim, c.channels, c.frame, c.blocks, c.kernel)
+        self.decoder = _Trunk(c.latent_dim, c.channels, c.frame, c.blocks, c.kernel, c.synthesis_context)
         if c.quantizer == "rvq":
             self.quantizer = ResidualVectorQuantizer(c.latent_dim, c.num_quantizers, c.codebook_size,
                                                      quantizer_dropout=c.quantizer_dropout,

@@ -41,10 +41,10 @@ class AudioCodecTraining(L.LightningModule):
         self.automatic_optimization = False
         self.config = AudioModelConfig.from_dict(model or {})
         self.codec = AudioCodecModel(self.config)
-        if init_weights:  # go on from shipped weights (the architecture must match)
+        if init_weights:  # go on from shipped weights (the same architecture, or an output map that sees more frames)
             from latentcodec.codecs.audio_codec import load_audio_model
 
-            self.codec.load_state_dict(load_audio_model(init_weights)[0].state_dict())
+            self.codec.load_state_dict(_widen_synthesis(load_audio_model(init_weights)[0].state_dict(), self.codec))
         self.discriminator = MultiScaleSTFTDiscriminator(channels=discriminator_channels)
         self.mel_loss = MultiScaleMelLoss(self.config.sample_rate)
         self.stft_loss = MultiResolutionSTFTLoss()
@@ -98,3 +98,14 @@ class AudioCodecTraining(L.LightningModule):
         opt_d = torch.optim.AdamW(self.discriminator.parameters(), lr=hp.lr, betas=(0.8, 0.99))
         schedules = [torch.optim.lr_scheduler.ExponentialLR(o, hp.lr_decay) for o in (opt_g, opt_d)]
         return [opt_g, opt_d], schedules
+
+
+def _widen_synthesis(state: dict, codec: AudioCodecModel) -> dict:
+    """Weights for a decoder whose output map sees more past frames than the
+    one they come from: the older frames' weights start at zero, so training
+    goes on from exactly the same codec."""
+    key = "decoder.out.weight"
+    old, new = state[key], codec.decoder.out.weight
+    if old.shape[0] == new.shape[0] and old.shape[1] < new.shape[1]:
+        state[key] = torch.cat([old.new_zeros(new.shape[0], new.shape[1] - old.shape[1]), old], 1)
+    return state
