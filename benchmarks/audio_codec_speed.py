@@ -27,6 +27,7 @@ import soundfile as sf
 import torch
 
 import latentcodec
+from latentcodec.codecs.audio_codec import AudioCodec
 from latentcodec.files import DEFAULT_AUDIO_MODEL
 from timing import median_time
 
@@ -67,12 +68,12 @@ def algorithmic_latency(codec, pcm: np.ndarray) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_AUDIO_MODEL)
+    parser.add_argument("--model", default=DEFAULT_AUDIO_MODEL, help="an installed name or a .safetensors file")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the clip (the test clip, repeated)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    codec = latentcodec.load(args.model)
+    codec = AudioCodec.from_file(args.model) if args.model.endswith(".safetensors") else latentcodec.load(args.model)
     speech, rate = sf.read(SPEECH, dtype="float32")
     pcm = np.resize(speech, int(args.seconds * rate)).astype(np.float32)
     seconds = len(pcm) / rate
