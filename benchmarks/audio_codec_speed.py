@@ -4,7 +4,9 @@ Rows, all in this process on the same speech: our codec's stream encoder
 and decoder (frame by frame, exactly as a real-time call would run them) at
 each bitrate, and libopus through PyAV at 6 kbit/s as the peer. Speed is
 audio seconds coded per wall second (encode + decode), the median of
---repeats runs.
+--repeats runs. Streams code at variable depth where the weights allow it
+(the default), or with --constant-depth at a fixed number of stages; decoders
+run the speech postfilter where the model has one, unless --no-postfilter.
 
 Latency: the clip is fed to the stream encoder one sample at a time; each
 packet is decoded as it appears. For every output sample we note how many
@@ -13,6 +15,7 @@ algorithmic latency. Compute latency (median time to encode and decode one
 frame) adds to it on a real device.
 
     python benchmarks/audio_codec_speed.py [--model speech-codec-16k] [--repeats 5] [--seconds 10]
+        [--constant-depth] [--no-postfilter]
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from timing import median_time
 SPEECH = Path(__file__).resolve().parents[1] / "tests" / "data" / "speech-ru-16k.flac"
 
 
-def code_stream(codec, pcm: np.ndarray, bitrate: float) -> np.ndarray:
-    encoder, decoder = codec.stream_encoder(bitrate), codec.stream_decoder(bitrate)
+def code_stream(codec, pcm: np.ndarray, bitrate: float, variable: bool | None) -> np.ndarray:
+    encoder, decoder = codec.stream_encoder(bitrate, variable), codec.stream_decoder(bitrate, variable)
     out = [decoder.decode(p) for p in encoder.encode(pcm) + encoder.flush()]
     return np.concatenate(out)
 
@@ -71,21 +74,27 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_AUDIO_MODEL, help="an installed name or a .safetensors file")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the clip (the test clip, repeated)")
+    parser.add_argument("--constant-depth", action="store_true", help="every frame takes the same number of stages")
+    parser.add_argument("--no-postfilter", action="store_true", help="decode with the network alone")
     args = parser.parse_args()
+    variable = False if args.constant_depth else None
     torch.set_num_threads(1)
     codec = AudioCodec.from_file(args.model) if args.model.endswith(".safetensors") else latentcodec.load(args.model)
     speech, rate = sf.read(SPEECH, dtype="float32")
     pcm = np.resize(speech, int(args.seconds * rate)).astype(np.float32)
     seconds = len(pcm) / rate
-    print(f"{args.model}: {seconds:.1f} s of 16 kHz speech, 1 thread, median of {args.repeats} runs")
+    codec.postfilter = codec.postfilter and not args.no_postfilter
+    depth = "constant" if args.constant_depth or codec.depth is None else "variable"
+    print(f"{args.model}: {seconds:.1f} s of 16 kHz speech, {depth} depth, postfilter {'on' if codec.postfilter else 'off'}, "
+          f"1 thread, median of {args.repeats} runs")
     opus = median_time(lambda: code_opus(pcm, 6), args.repeats)
     print(f"{'opus 6 kbit/s (libopus)':<28}{seconds / opus:>8.0f}x real time")
     for bitrate in sorted({codec.bitrates[min(2, len(codec.bitrates) - 1)], codec.bitrates[min(5, len(codec.bitrates) - 1)], codec.bitrates[-1]}):
-        t = median_time(lambda: code_stream(codec, pcm, bitrate), args.repeats)
+        t = median_time(lambda: code_stream(codec, pcm, bitrate, variable), args.repeats)
         print(f"{f'{args.model} {bitrate:g} kbit/s':<28}{seconds / t:>8.1f}x real time   ({t / seconds * 1000 / 50:.3f} ms per "
               f"20 ms frame; {opus / t:.3f}x Opus's speed)")
     latency = algorithmic_latency(codec, pcm[: rate // 2])
-    encoder, decoder = codec.stream_encoder(), codec.stream_decoder()
+    encoder, decoder = codec.stream_encoder(variable=variable), codec.stream_decoder(variable=variable)
     frames = pcm[: 50 * codec.frame].reshape(50, codec.frame)
     times = []
     for frame in frames:

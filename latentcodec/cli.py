@@ -41,6 +41,8 @@ def _encode(args) -> None:
         options["refine"] = args.refine
     if args.bitrate is not None:
         options["bitrate"] = args.bitrate
+    if args.constant_depth:
+        options["variable"] = False
     if args.gop is not None:
         options["gop"] = args.gop
     latentcodec.encode_file(args.input, args.output, model=args.model, quality=args.quality, **options)
@@ -308,7 +310,7 @@ def _export_audio(args) -> None:
     from latentcodec.training.cli import export_audio
 
     info = export_audio(args.checkpoint, args.output, prior_from=args.prior_from, measure_on=args.measure_on,
-                        measure_files=args.measure_files)
+                        measure_files=args.measure_files, postfilter=args.postfilter)
     print(f"{args.checkpoint} -> {args.output}: {info}")
 
 
@@ -354,7 +356,10 @@ def main(argv=None) -> int:
     p.add_argument("output")
     p.add_argument("--model", help="installed codec or family (see `latentcodec models`); by default "
                    f"{DEFAULT_IMAGE_MODEL} for images, {DEFAULT_AUDIO_MODEL} for audio, {DEFAULT_VIDEO_MODEL} for video")
-    p.add_argument("--bitrate", type=float, help="audio codecs: kbit/s before entropy coding (e.g. 1.5, 3, 6; default 3)")
+    p.add_argument("--bitrate", type=float, help="audio codecs: kbit/s before entropy coding, on average over typical "
+                   "speech (any from 0.5 to 6; multiples of 0.5 with --constant-depth; default 3)")
+    p.add_argument("--constant-depth", action="store_true", help="audio codecs: every frame takes the same number "
+                   "of quantizer stages (packets of steady size) instead of as many as it needs (the default)")
     p.add_argument("--quality", type=int, help="rate point of a family: NAME-q<QUALITY> (default: its middle one)")
     p.add_argument("--gop", type=int, help="video codecs: frames from one intra frame to the next (default 12)")
     p.add_argument("--quantizer", help="learned image codecs: uniform or tcq (trellis-coded), optionally with "
@@ -426,14 +431,16 @@ def main(argv=None) -> int:
                    "tokenize speed in the weights")
     p.set_defaults(run=_export_tokenizer)
     p = sub.add_parser("export-audio", help="write an audio codec training checkpoint as safetensors weights "
-                       "with its entropy-coding prior")
-    p.add_argument("checkpoint")
+                       "with its entropy-coding tables (or renew the tables of weights)")
+    p.add_argument("checkpoint", help="a Lightning .ckpt, or a .safetensors weight file")
     p.add_argument("output", help="NAME.safetensors; put it in pretrained/audio/ to install it as codec NAME")
     p.add_argument("--prior-from", default="~/.cache/latentcodec/data/speech/train",
                    help="training recordings whose index frequencies become the prior")
     p.add_argument("--measure-on", help="folder of recordings: store real bitrates, mel distance, SI-SDR and "
                    "codebook use in the weights")
     p.add_argument("--measure-files", type=int, default=100, help="recordings of --measure-on to code (every k-th)")
+    p.add_argument("--postfilter", action=argparse.BooleanOptionalAction,
+                   help="decode through the speech postfilter (default: as the checkpoint's config says)")
     p.set_defaults(run=_export_audio)
     sub.add_parser("train-video", help="train a video codec's P-frame model: "
                    "`latentcodec train-video fit --config configs/video-ssf-small.yaml` (LightningCLI)")

@@ -1,5 +1,6 @@
 """The causal audio codec: streaming exactness, packets, files, tokens, bad input."""
 
+import copy
 import io
 import tracemalloc
 from pathlib import Path
@@ -12,13 +13,16 @@ import torch
 import latentcodec
 from latentcodec import BitstreamError
 from latentcodec.codecs.audio import AudioCodecModel, AudioModelConfig
-from latentcodec.codecs.audio_codec import AudioCodec, load_audio_model, save_audio_model
+from latentcodec.codecs.audio_codec import AudioCodec, VariableDepth, load_audio_model, save_audio_model
+from latentcodec.codecs.speech_postfilter import SpeechPostfilter
 from latentcodec.container import unpack
 from latentcodec.entropy import CdfTables
 from latentcodec.media import Audio, MediaError
+from latentcodec.quantizers.residual_vq import depth_under
 
 SPEECH = Path(__file__).parent / "data" / "speech-ru-16k.flac"
-TINY = dict(channels=32, blocks=2, kernel=3, synthesis_context=2, latent_dim=8, num_quantizers=4, codebook_size=32)
+TINY = dict(channels=32, blocks=2, kernel=3, synthesis_context=2, latent_dim=8, num_quantizers=4, codebook_size=32,
+            postfilter=True)
 
 
 def speech() -> np.ndarray:
@@ -26,17 +30,26 @@ def speech() -> np.ndarray:
 
 
 def tiny_codec(quantizer: str = "rvq", name: str = "tiny-audio") -> AudioCodec:
-    """An untrained tiny model whose codebooks were initialized (k-means) on real speech."""
+    """An untrained tiny model whose codebooks were initialized (k-means) on
+    real speech, with variable-depth tables calibrated on it."""
     torch.manual_seed(0)
     model = AudioCodecModel(AudioModelConfig(quantizer=quantizer, **TINY))
     x = torch.from_numpy(speech()[: 320 * 100]).reshape(2, -1)
     model.train()
     with torch.no_grad():
         model(x)
+    model.eval()
     sizes = model.quantizer.codebook_sizes
     rng = np.random.default_rng(0)
     prior = CdfTables.from_pmfs([rng.random(s) + 0.1 for s in sizes], [0.0] * len(sizes), [0] * len(sizes))
-    return AudioCodec(name, model.eval(), "0" * 16, prior)
+    return AudioCodec(name, model, "0" * 16, prior, depth=VariableDepth.calibrate(stage_norms(model), np.log2(sizes)))
+
+
+def stage_norms(model) -> np.ndarray:
+    pcm = torch.from_numpy(speech()[: len(speech()) // 320 * 320])
+    with torch.no_grad():
+        latents = model.analyze(pcm.reshape(1, -1, 320), model.initial_encoder_state())[0][0].numpy()
+    return model.quantizer.frozen().stage_norms(latents, model.config.num_quantizers)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +62,8 @@ def codec():
     latentcodec.registry._LOADED.pop(codec.name, None)
 
 
-def stream(codec, pcm, pieces, bitrate=None):
-    encoder = codec.stream_encoder(bitrate)
+def stream(codec, pcm, pieces, bitrate=None, variable=None):
+    encoder = codec.stream_encoder(bitrate, variable)
     packets, at = [], 0
     for size in pieces:
         packets += encoder.encode(pcm[at : at + size])
@@ -118,9 +131,9 @@ def test_tokens_are_the_stream_indices(codec):
     pcm = speech()
     tokens = codec.tokenize(torch.from_numpy(pcm), n_quantizers=3)
     assert tokens.dtype == torch.int64 and tokens.shape == (3, -(-len(pcm) // 320))
-    packets = stream(codec, pcm, [], bitrate=codec.bitrates[2])
+    packets = stream(codec, pcm, [], bitrate=codec.bitrates[2], variable=False)
     assert all(np.array_equal(codec.unpack(p, 3), column) for p, column in zip(packets, tokens.T.numpy()))
-    decoder = codec.stream_decoder(codec.bitrates[2])
+    decoder = codec.stream_decoder(codec.bitrates[2], variable=False)
     assert torch.equal(codec.detokenize(tokens), torch.from_numpy(np.concatenate([decoder.decode(p) for p in packets])))
     stereo_44k = np.stack([pcm, pcm])[:, ::1]
     assert codec.tokenize(stereo_44k, 2).shape[0] == 2
@@ -145,8 +158,16 @@ def test_packets_cost_their_information_plus_at_most_two_bytes(codec):
 def test_bitrates_and_choices(codec):
     assert codec.bitrates == (0.25, 0.5, 0.75, 1.0)  # 5 bits per 20 ms frame and stage
     assert codec.n_quantizers(0.5) == 2 and codec.n_quantizers() == 4
+    # variable depth takes any rate in range: the threshold in between, the nearest nominal depth's table
+    thresholds = codec.depth.thresholds
+    assert codec.depth_setting(0.5) == (2, thresholds[1]) and codec.depth_setting() == (4, thresholds[3])
+    n, threshold = codec.depth_setting(0.3)
+    assert n == 1 and thresholds[1] < threshold < thresholds[0]
+    assert codec.depth_setting(0.5, variable=False) == (2, None)
     with pytest.raises(ValueError, match="kbit/s"):
-        codec.compress(Audio(speech()[None], 16000), bitrate=0.3)
+        codec.compress(Audio(speech()[None], 16000), bitrate=0.3, variable=False)
+    with pytest.raises(ValueError, match="kbit/s"):
+        codec.compress(Audio(speech()[None], 16000), bitrate=1.5)
     with pytest.raises(ValueError, match="no option"):
         codec.compress(Audio(speech()[None], 16000), quantizer="tcq")
 
@@ -246,8 +267,65 @@ def test_weights_round_trip(codec, tmp_path):
     # fp16 storage moves the weights a little; the loaded codec agrees with itself exactly
     assert loaded.compress(Audio(pcm[None], 16000)) == loaded.compress(Audio(pcm[None], 16000))
     assert (codec.tokenize(pcm) == loaded.tokenize(pcm)).float().mean() > 0.9
-    model, _, _ = load_audio_model(path)
-    assert model.config == codec.model.config
+    model, _, _, depth = load_audio_model(path)
+    assert model.config == codec.model.config and depth is None and loaded.depth is None
+    save_audio_model(codec.model, path, codec.prior, codec.depth)
+    depth = load_audio_model(path)[3]
+    assert np.array_equal(depth.thresholds, codec.depth.thresholds) and np.array_equal(depth.tables.cdfs, codec.depth.tables.cdfs)
+
+
+def test_variable_depth_tables_spend_the_bits_of_constant_depth():
+    model = tiny_codec().model
+    norms, bits = stage_norms(model), np.log2(model.quantizer.codebook_sizes)
+    depth = VariableDepth.calibrate(norms, bits)
+    assert (np.diff(depth.thresholds) <= 0).all()
+    for n, threshold in enumerate(depth.thresholds[:-1], 1):  # all stages and their depth cost more than n stages
+        depths = depth_under(norms, threshold)
+        p = np.bincount(depths)[1:] / len(depths)
+        spent = bits[0] * depths.mean() - (p[p > 0] * np.log2(p[p > 0])).sum()
+        assert abs(spent - bits[0] * n) < 0.1
+        assert n == 1 or len(np.unique(depths)) > 1
+
+
+def test_variable_depth_streams(codec):
+    pcm = speech()
+    packets = stream(codec, pcm, [])
+    assert stream(codec, pcm, [7, 333, 1, 4000]) == packets
+    encoder = codec.stream_encoder(codec.bitrates[1])
+    rows = np.concatenate([encoder.indices(pcm), encoder.indices_flush()])
+    depths = (rows >= 0).sum(1)
+    assert len(np.unique(depths)) > 1  # frames take the stages they need
+    assert all(np.array_equal(codec.unpack(p, 2, variable=True), row[:d])
+               for p, row, d in zip(stream(codec, pcm, [], codec.bitrates[1]), rows, depths))
+    # against constant depth: the file says which, and both decode
+    variable, constant = (codec.compress(Audio(pcm[None], 16000), bitrate=codec.bitrates[1], variable=v) for v in (True, False))
+    assert unpack(variable)[0].meta["variable_depth"] is True and "variable_depth" not in unpack(constant)[0].meta
+    for data in (variable, constant):
+        assert latentcodec.decompress(data).samples.shape == (1, len(pcm))
+    # weights without the tables code at constant depth only, and refuse a variable-depth stream
+    plain = AudioCodec(codec.name, codec.model, "0" * 16, codec.prior)
+    assert plain.compress(Audio(pcm[None], 16000), bitrate=codec.bitrates[1]) == constant
+    with pytest.raises(ValueError, match="variable-depth"):
+        plain.stream_encoder(variable=True)
+    header, chunks = unpack(variable)
+    with pytest.raises(BitstreamError, match="does not fit"):
+        plain.decode_chunks(header.meta, chunks)
+    with pytest.raises(BitstreamError, match="does not fit"):
+        codec.decode_chunks(header.meta | {"variable_depth": "yes"}, chunks)
+
+
+def test_the_postfilter_follows_the_network_in_the_decoder_only(codec):
+    data = codec.compress(Audio(speech()[None], 16000))
+    raw = copy.copy(codec)
+    raw.postfilter = False
+    assert raw.compress(Audio(speech()[None], 16000)) == data  # the encoder does not know of it
+    header, chunks = unpack(data)
+    network = raw.decode_chunks(header.meta, chunks).samples[0]
+    whole = len(network) // 320 * 320  # the last frame was cut after decoding
+    postfilter = SpeechPostfilter(16000, 320)
+    expected = np.concatenate([postfilter(f) for f in network[:whole].reshape(-1, 320)])
+    assert np.array_equal(codec.decode_chunks(header.meta, chunks).samples[0][:whole], expected)
+    assert not np.array_equal(expected, network[:whole])
 
 
 def test_residual_scalar_vector_quantizer_codes_too():

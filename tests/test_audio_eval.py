@@ -124,3 +124,15 @@ def test_eval_audio_refuses_a_codec_that_is_not_for_audio(tmp_path, clip, capsys
     sf.write(tmp_path / "a.wav", clip.samples[0], 16000)
     assert main(["eval", "audio", str(tmp_path), "--models", "lossless-image", "--baselines", ""]) == 1
     assert "not an audio codec" in capsys.readouterr().err
+
+
+def test_learned_coders_code_at_variable_or_constant_depth(clip):
+    from latentcodec.evaluation.audio_quality import learned_coders
+
+    short = Audio(clip.samples[:, :32000], 16000)
+    (variable,), (constant,) = learned_coders("speech-codec-16k", [3]), learned_coders("speech-codec-16k@cbr", [3])
+    assert (variable.system, constant.system) == ("speech-codec-16k", "speech-codec-16k@cbr")
+    (decoded, variable_bytes), (_, constant_bytes) = variable.code(short), constant.code(short)
+    assert decoded.samples.shape == short.samples.shape and variable_bytes != constant_bytes
+    with pytest.raises(ValueError, match="@cbr"):
+        learned_coders("speech-codec-16k@fast")

@@ -9,7 +9,9 @@ import soundfile as sf
 import torch
 
 from latentcodec.codecs.audio_codec import AudioCodec, load_audio_model, save_audio_model
+from latentcodec.container import unpack
 from latentcodec.entropy import CdfTables
+from latentcodec.media import Audio
 from latentcodec.training.audio_codec import AudioCodecTraining
 from latentcodec.training.audio_data import RandomClips, SpeechData
 from latentcodec.training.audio_discriminator import MultiScaleSTFTDiscriminator, discriminator_loss, generator_losses
@@ -73,6 +75,8 @@ def test_training_steps_with_the_gan_then_export(speech_dirs, tmp_path):
     assert set(info["bitrates"]) == {"0.6"} and info["bitrates"]["0.6"]["packet_kbps"] > 0
     assert all(0 < u <= 1 for u in info["utilization"]) and len(info["utilization"]) == 3
     assert codec.prior.cdfs.shape[0] == 3
+    assert codec.depth.thresholds.shape == (3,) and (np.diff(codec.depth.thresholds) <= 0).all()
+    assert unpack(codec.compress(Audio(np.zeros((1, 3200), np.float32), 16000)))[0].meta["variable_depth"] is True
 
 
 def test_training_goes_on_from_weights_with_a_narrower_synthesis(tmp_path):

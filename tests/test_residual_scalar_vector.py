@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
 from latentcodec.quantizers import ResidualScalarVectorQuantizer
+from latentcodec.quantizers.residual_vq import depth_under
 
 DIM, LEVELS, SCALAR, VECTOR, CODES = 8, (5, 5, 5), 2, 2, 32
 
@@ -75,3 +77,22 @@ def test_rejects_depths_it_does_not_have():
         q.decode(torch.zeros(4, SCALAR + VECTOR + 1, dtype=torch.long))
     with pytest.raises(ValueError):
         ResidualScalarVectorQuantizer(DIM, LEVELS, 0, VECTOR, CODES)
+
+
+def test_variable_depth_applies_to_the_vector_stages():
+    q = quantizer()
+    z = torch.randn(16, 12, DIM)
+    q(z)
+    q.eval()
+    with torch.no_grad():
+        full = q(z)[0]
+        threshold = float((z - q(z, SCALAR + 1)[0]).norm(dim=-1).median())
+        z_hat, indices, _ = q(z, threshold=threshold)
+    depth = (indices >= 0).sum(-1)
+    assert depth.min() == SCALAR + 1 and depth.max() == SCALAR + VECTOR  # scalar stages and the first VQ stage always
+    assert torch.equal(q.decode(indices), z_hat) and not torch.equal(z_hat, full)
+    frozen, flat = q.frozen(), z.reshape(-1, DIM).numpy()
+    numpy_indices = frozen.encode(flat, SCALAR + VECTOR, threshold)
+    assert (numpy_indices == indices.reshape(-1, SCALAR + VECTOR).numpy()).all(1).mean() > 0.95
+    norms = frozen.stage_norms(flat, SCALAR + VECTOR)
+    assert np.array_equal(depth_under(norms, threshold), (numpy_indices >= 0).sum(1))

@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
 from latentcodec.quantizers import ResidualVectorQuantizer
+from latentcodec.quantizers.residual_vq import depth_under
 
 DIM, STAGES, CODES = 8, 4, 32
 
@@ -55,6 +57,30 @@ def test_dropout_draws_a_depth_per_example():
     ]
     assert torch.allclose(sum(used), z_hat, atol=1e-6)
     assert torch.equal(used[0][depth == 1], z_hat[depth == 1])
+
+
+def test_variable_depth_goes_on_while_the_residual_is_above_the_threshold():
+    q, data = trained()
+    z = data.reshape(16, 16, DIM)
+    threshold = float(data.norm(dim=-1).median()) / 3
+    with torch.no_grad():
+        z_hat, indices, _ = q(z, threshold=threshold)
+        depth = (indices >= 0).sum(-1)
+        assert torch.equal(indices >= 0, torch.arange(STAGES) < depth[..., None]) and len(depth.unique()) > 1
+        assert torch.equal(q.decode(indices), z_hat)
+        for k in range(1, STAGES + 1):  # each vector's code is the constant-depth one at its depth
+            at_k = depth == k
+            assert torch.equal(z_hat[at_k], q(z, k)[0][at_k])
+            if k < STAGES:  # it stopped because its residual was small enough
+                assert ((z - z_hat)[at_k].norm(dim=-1) <= threshold).all()
+    # the numpy coder that streams run agrees, and one pass of stage norms predicts its depths
+    frozen, flat = q.frozen(), data.numpy()
+    numpy_indices = frozen.encode(flat, STAGES, threshold)
+    assert np.array_equal(numpy_indices, indices.reshape(-1, STAGES).numpy())
+    assert np.allclose(frozen.decode(numpy_indices), z_hat.reshape(-1, DIM).numpy(), atol=1e-6)
+    norms = frozen.stage_norms(flat, STAGES)
+    for t in (0.0, threshold / 2, threshold, 2 * threshold, np.inf):
+        assert np.array_equal(depth_under(norms, t), (frozen.encode(flat, STAGES, t) >= 0).sum(1))
 
 
 def test_only_the_examples_using_a_stage_update_its_codebook():

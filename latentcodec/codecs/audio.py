@@ -51,6 +51,9 @@ class AudioModelConfig:
     # vector-quantize-pytorch's usual 2 would replace most of them every step
     dead_code_threshold: float = 0.05
     scalar_levels: tuple[int, ...] = (8, 5, 5, 5)  # rsvq: one FSQ stage of 1000 codes in place of the first VQ
+    # decoded speech goes through the formant and pitch postfilter (a decoder
+    # stage outside the network; see latentcodec.codecs.speech_postfilter)
+    postfilter: bool = False
 
     @property
     def frame_rate(self) -> float:
@@ -250,14 +253,12 @@ class AudioCodecModel(nn.Module):
         self.config = c = config
         self.encoder = _Trunk(2 * c.frame, c.channels, c.latent_dim, c.blocks, c.kernel)
         self.decoder = _Trunk(c.latent_dim, c.channels, c.frame, c.blocks, c.kernel, c.synthesis_context)
+        options = dict(quantizer_dropout=c.quantizer_dropout, threshold_ema_dead_code=c.dead_code_threshold)
         if c.quantizer == "rvq":
-            self.quantizer = ResidualVectorQuantizer(c.latent_dim, c.num_quantizers, c.codebook_size,
-                                                     quantizer_dropout=c.quantizer_dropout,
-                                                     threshold_ema_dead_code=c.dead_code_threshold)
+            self.quantizer = ResidualVectorQuantizer(c.latent_dim, c.num_quantizers, c.codebook_size, **options)
         elif c.quantizer == "rsvq":
             self.quantizer = ResidualScalarVectorQuantizer(c.latent_dim, c.scalar_levels, 1, c.num_quantizers - 1,
-                                                           c.codebook_size, quantizer_dropout=c.quantizer_dropout,
-                                                           threshold_ema_dead_code=c.dead_code_threshold)
+                                                           c.codebook_size, **options)
         else:
             raise ValueError(f"unknown audio quantizer {c.quantizer!r}; choose rvq or rsvq")
 
@@ -290,16 +291,19 @@ class AudioCodecModel(nn.Module):
         :meth:`analyze`, and its samples from its (quantized) latent."""
         return self.encoder.frozen(context=2), self.decoder.frozen()
 
-    def forward(self, pcm: Tensor, n_quantizers: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, pcm: Tensor, n_quantizers: int | None = None, threshold: float | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Training and evaluation on whole clips: ``pcm`` [batch, samples]
         (a multiple of the frame) -> (reconstruction like pcm, indices
-        [batch, frames, quantizers], quantizer loss)."""
+        [batch, frames, quantizers], quantizer loss); a ``threshold`` codes
+        each frame at a variable depth of up to ``n_quantizers`` stages."""
         b, n = pcm.shape
         if n % self.config.frame:
             raise ValueError(f"clip length {n} is not a multiple of the frame ({self.config.frame})")
         frames = pcm.reshape(b, -1, self.config.frame)
         latents, _ = self.analyze(frames, self.initial_encoder_state(b))
-        quantized, indices, loss = self.quantizer(latents, n_quantizers)
+        quantized, indices, loss = self.quantizer(latents, n_quantizers, threshold)
         out, _ = self.synthesize(quantized, self.initial_decoder_state(b))
         return out.reshape(b, n), indices, loss
 

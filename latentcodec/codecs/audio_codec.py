@@ -1,11 +1,21 @@
 """Audio codecs: the causal model of :mod:`latentcodec.codecs.audio` as
 packets, streams, ``.lc`` files and tokens.
 
-Packets. One packet per frame (20 ms): the indices of the frame's first n
+Packets. One packet per frame (20 ms): the indices of the frame's first
 quantizer stages, range coded under a static prior per stage (integer CDFs
-stored with the weights) and ended, so each packet decodes on its own. n is
-fixed for a stream (its bitrate) and agreed out of band, as with any
-real-time codec: the ``.lc`` header carries it for files.
+stored with the weights) and ended, so each packet decodes on its own. A
+stream's nominal depth n (its bitrate) is agreed out of band, as with any
+real-time codec; the ``.lc`` header carries it for files.
+
+Variable depth (the default where the weights carry its tables). A frame
+takes stages until its residual is small enough (see
+:class:`~latentcodec.quantizers.residual_vq.ResidualVectorQuantizer`), under
+the threshold that spends, on the training data, as many bits as n fixed
+stages; its packet starts with the depth, range coded under a table per n.
+Pauses take one stage and onsets all of them: the same mean rate buys more
+quality. With constant depth every frame takes n stages (packets of steady
+size, and tokens). The threshold is a float decision of the encoder only;
+the depth crosses to the decoder as an integer.
 
 Files. After the header, one chunk per second of audio: a u16 count of the
 samples it decodes to, then for each frame a u8 packet length and the packet.
@@ -23,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -32,10 +43,12 @@ from safetensors.torch import save_file
 
 from latentcodec.codec import Codec
 from latentcodec.codecs.audio import AudioCodecModel, AudioModelConfig
+from latentcodec.codecs.speech_postfilter import SpeechPostfilter
 from latentcodec.pretrained import file_hash, pretrained_dirs, read_weights
 from latentcodec.entropy import CdfTables, RangeDecoder, RangeEncoder
 from latentcodec.errors import BitstreamError
 from latentcodec.media import Audio
+from latentcodec.quantizers.residual_vq import depth_under
 from latentcodec.registry import register_codec
 
 FRAMES_PER_CHUNK = 50
@@ -45,27 +58,73 @@ TRAINING_STATE = ("cluster_size", "embed_avg")  # codebook EMA statistics: only 
 # ---------------------------------------------------------------- weights
 
 
-def save_audio_model(model: AudioCodecModel, path, prior: CdfTables, **info) -> None:
-    """Parameters and codebooks as fp16, the prior's integer tables exactly."""
+@dataclass(frozen=True)
+class VariableDepth:
+    """What variable-depth coding needs, per nominal depth n = 1..N: the
+    residual threshold (``thresholds[n - 1]``, float32: the encoder's only)
+    and the table the depth is coded under (table n - 1, symbol depth - 1)."""
+
+    thresholds: np.ndarray
+    tables: CdfTables
+
+    @classmethod
+    def calibrate(cls, stage_norms: np.ndarray, stage_bits) -> "VariableDepth":
+        """From ``stage_norms`` [frames, N] of training latents (see
+        ``stage_norms`` of the frozen quantizers) and each stage's bits: per
+        n, the threshold at which the mean index bits plus the depth's
+        entropy equal n stages' bits, and the depths' frequencies there."""
+        stages = stage_norms.shape[1]
+        cumulative = np.concatenate([[0.0], np.cumsum(stage_bits)])
+        finite = stage_norms[np.isfinite(stage_norms)]
+        low, high = (max(float(finite.min()) / 2, 1e-6), float(finite.max()) * 2) if finite.size else (1.0, 1.0)
+
+        def spend(threshold):
+            counts = np.bincount(depth_under(stage_norms, threshold) - 1, minlength=stages).astype(np.float64)
+            p = counts[counts > 0] / counts.sum()
+            return counts, (counts @ cumulative[1:]) / counts.sum() - (p * np.log2(p)).sum()
+
+        thresholds, pmfs = [], []
+        for n in range(1, stages + 1):
+            lo, hi = np.log(low), np.log(high)  # spend falls as the threshold grows
+            for _ in range(50):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if spend(np.exp(mid))[1] > cumulative[n] else (lo, mid)
+            thresholds.append(np.exp(hi))
+            pmfs.append(spend(np.exp(hi))[0] + 0.5)
+        return cls(np.array(thresholds, dtype=np.float32), CdfTables.from_pmfs(pmfs, [0.0] * stages, [0] * stages))
+
+
+def save_audio_model(model: AudioCodecModel, path, prior: CdfTables, depth: VariableDepth | None = None, **info) -> None:
+    """Parameters and codebooks as fp16, the prior's integer tables and the
+    depth thresholds exactly."""
     state = {k: (v.half() if v.is_floating_point() else v).contiguous()
              for k, v in model.state_dict().items() if k.rsplit(".", 1)[-1] not in TRAINING_STATE}
-    state |= {f"prior.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in
-              (("cdfs", prior.cdfs), ("lengths", prior.lengths), ("offsets", prior.offsets))}
+    tables = [("prior", prior)] + ([("depth", depth.tables)] if depth else [])
+    state |= {f"{name}.{k}": torch.from_numpy(np.ascontiguousarray(v)) for name, t in tables for k, v in
+              (("cdfs", t.cdfs), ("lengths", t.lengths), ("offsets", t.offsets))}
+    if depth:
+        state["depth.thresholds"] = torch.from_numpy(depth.thresholds.astype(np.float32))
     meta = {"kind": "audio-codec", "config": json.dumps(model.config.to_dict()), "info": json.dumps(info)}
     save_file(state, str(path), metadata=meta)
 
 
-def load_audio_model(path) -> tuple[AudioCodecModel, CdfTables, dict]:
+def load_audio_model(path) -> tuple[AudioCodecModel, CdfTables, dict, VariableDepth | None]:
+    """(model, prior, info, variable-depth tables or None for weights without them)."""
     meta, state = read_weights(path, "audio-codec")
     model = AudioCodecModel(AudioModelConfig.from_dict(json.loads(meta["config"])))
-    prior = CdfTables(*(state.pop(f"prior.{k}").numpy() for k in ("cdfs", "lengths", "offsets")))
+
+    def tables(name):
+        return CdfTables(*(state.pop(f"{name}.{k}").numpy() for k in ("cdfs", "lengths", "offsets")))
+
+    prior = tables("prior")
+    depth = VariableDepth(state.pop("depth.thresholds").numpy(), tables("depth")) if "depth.thresholds" in state else None
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     for key in [k for k in state if k.endswith("_codebook.embed")]:  # an EMA state that agrees with the codebook
         stem = key[: -len("embed")]
         state[stem + "cluster_size"] = torch.ones(state[key].shape[:2])
         state[stem + "embed_avg"] = state[key].clone()
     model.load_state_dict(state)
-    return model.eval(), prior, json.loads(meta.get("info", "{}"))
+    return model.eval(), prior, json.loads(meta.get("info", "{}")), depth
 
 
 # ---------------------------------------------------------------- streams
@@ -85,52 +144,63 @@ def _mono(pcm) -> np.ndarray:
 
 
 class AudioStreamEncoder:
-    """PCM pieces of any size in, one packet per completed frame out."""
+    """PCM pieces of any size in, one packet per completed frame out: at
+    constant depth ``n_quantizers``, or with a ``threshold`` at variable
+    depth, coded under the tables of nominal depth ``n_quantizers`` (see
+    :meth:`AudioCodec.depth_setting`)."""
 
-    def __init__(self, codec: "AudioCodec", n_quantizers: int):
-        self.codec, self.n_quantizers = codec, n_quantizers
+    def __init__(self, codec: "AudioCodec", n_quantizers: int, threshold: float | None = None):
+        self.codec, self.n_quantizers, self.variable = codec, n_quantizers, threshold is not None
+        self._stages = codec.model.config.num_quantizers if self.variable else n_quantizers
+        self._threshold = threshold
         self._analysis = codec.analysis.stream()
         self._pending = np.zeros(0, dtype=np.float32)
 
     def encode(self, pcm) -> list[bytes]:
         """Packets for the frames ``pcm`` completes (often none, or several)."""
-        return [self.codec.pack(row) for row in self.indices(pcm)]
+        return [self._pack(row) for row in self.indices(pcm)]
 
     def flush(self) -> list[bytes]:
         """The last, zero-padded frame's packet, if samples are left; the stream then ends."""
-        return [self.codec.pack(row) for row in self.indices_flush()]
+        return [self._pack(row) for row in self.indices_flush()]
+
+    def _pack(self, row: np.ndarray) -> bytes:
+        return self.codec.pack(row[row >= 0], self.n_quantizers if self.variable else None)
 
     def indices(self, pcm) -> np.ndarray:
-        """Like :meth:`encode`, as indices [frames, n_quantizers]."""
+        """Like :meth:`encode`, as indices [frames, stages] (-1 past a frame's depth)."""
         frame = self.codec.frame
         pending = np.concatenate([self._pending, _mono(pcm)])
         count = len(pending) // frame
         self._pending = pending[count * frame :]
         rows = [self._frame(pending[i * frame : (i + 1) * frame]) for i in range(count)]
-        return np.stack(rows) if rows else np.zeros((0, self.n_quantizers), dtype=np.int64)
+        return np.stack(rows) if rows else np.zeros((0, self._stages), dtype=np.int64)
 
     def indices_flush(self) -> np.ndarray:
         if not len(self._pending):
-            return np.zeros((0, self.n_quantizers), dtype=np.int64)
+            return np.zeros((0, self._stages), dtype=np.int64)
         return self.indices(np.zeros(self.codec.frame - len(self._pending), dtype=np.float32))
 
     def _frame(self, samples: np.ndarray) -> np.ndarray:
-        return self.codec.quantizer.encode(self._analysis(samples)[None], self.n_quantizers)[0]
+        return self.codec.quantizer.encode(self._analysis(samples)[None], self._stages, self._threshold)[0]
 
 
 class AudioStreamDecoder:
-    """Packets in, one frame of PCM (float32 [frame]) out per packet."""
+    """Packets in, one frame of PCM (float32 [frame]) out per packet, through
+    the speech postfilter if ``postfilter``."""
 
-    def __init__(self, codec: "AudioCodec", n_quantizers: int):
-        self.codec, self.n_quantizers = codec, n_quantizers
+    def __init__(self, codec: "AudioCodec", n_quantizers: int, variable: bool = False, postfilter: bool = False):
+        self.codec, self.n_quantizers, self.variable = codec, n_quantizers, variable
         self._synthesis = codec.synthesis.stream()
+        self._postfilter = SpeechPostfilter(codec.sample_rate, codec.frame) if postfilter else None
 
     def decode(self, packet: bytes) -> np.ndarray:
         """Raises BitstreamError for a damaged packet, leaving the stream's state as it was."""
-        return self.decode_indices(self.codec.unpack(packet, self.n_quantizers))
+        return self.decode_indices(self.codec.unpack(packet, self.n_quantizers, self.variable))
 
     def decode_indices(self, indices: np.ndarray) -> np.ndarray:
-        return self._synthesis(self.codec.quantizer.decode(np.asarray(indices, dtype=np.int64).reshape(1, -1))[0])
+        pcm = self._synthesis(self.codec.quantizer.decode(np.asarray(indices, dtype=np.int64).reshape(1, -1))[0])
+        return self._postfilter(pcm) if self._postfilter else pcm
 
 
 class DecodedAudio:
@@ -152,11 +222,17 @@ class DecodedAudio:
 
 class AudioCodec(Codec):
     """Mono speech at the model's sample rate; any other input is downmixed
-    and resampled (the header records what it was)."""
+    and resampled (the header records what it was).
+
+    Decoding applies the speech postfilter where the model's config asks for
+    it; set ``postfilter = False`` to hear the network alone (the bitstream
+    is the same either way).
+    """
 
     modality = "audio"
 
-    def __init__(self, name: str, model: AudioCodecModel, weights_hash: str, prior: CdfTables, info: dict | None = None):
+    def __init__(self, name: str, model: AudioCodecModel, weights_hash: str, prior: CdfTables, info: dict | None = None,
+                 depth: VariableDepth | None = None):
         self.name, self.model, self.weights_hash, self.info = name, model.eval(), weights_hash, info or {}
         # streams run these numpy copies, not the torch modules (see AudioCodecModel.frozen)
         self.analysis, self.synthesis = model.frozen()
@@ -165,11 +241,18 @@ class AudioCodec(Codec):
             raise ValueError(f"{name}: the prior has {len(prior.lengths)} tables for {model.config.num_quantizers} stages")
         prior.validate()
         self.prior = prior
+        stages = model.config.num_quantizers
+        if depth is not None:
+            if depth.thresholds.shape != (stages,) or len(depth.tables.lengths) != stages:
+                raise ValueError(f"{name}: the variable-depth tables are not for {stages} stages")
+            depth.tables.validate()
+        self.depth = depth
+        self.postfilter = model.config.postfilter
 
     @classmethod
     def from_file(cls, path) -> "AudioCodec":
-        model, prior, info = load_audio_model(path)
-        return cls(Path(path).stem, model, file_hash(path), prior, info)
+        model, prior, info, depth = load_audio_model(path)
+        return cls(Path(path).stem, model, file_hash(path), prior, info, depth)
 
     @property
     def sample_rate(self) -> int:
@@ -193,29 +276,63 @@ class AudioCodec(Codec):
                 return n
         raise ValueError(f"{self.name} codes at {', '.join(f'{b:g}' for b in self.bitrates)} kbit/s, not {bitrate}")
 
-    def stream_encoder(self, bitrate: float | None = None) -> AudioStreamEncoder:
-        return AudioStreamEncoder(self, self.n_quantizers(bitrate))
+    def depth_setting(self, bitrate: float | None = None, variable: bool | None = None) -> tuple[int, float | None]:
+        """(stages, threshold) of a stream at ``bitrate`` kbit/s (3 when not
+        given). Variable depth (the default, where the weights carry its
+        tables) takes any rate from the lowest nominal one to the highest:
+        between two nominal rates the threshold is interpolated (log-linear)
+        and the nearest one's depth table codes the depths. Constant depth
+        (threshold None) takes the nominal rates only."""
+        if variable is None:
+            variable = self.depth is not None
+        if variable and self.depth is None:
+            raise ValueError(f"{self.name}'s weights carry no variable-depth tables; code at constant depth")
+        if not variable:
+            return self.n_quantizers(bitrate), None
+        rates = np.array(self.bitrates)
+        rate = rates[self.n_quantizers() - 1] if bitrate is None else float(bitrate)
+        if not rates[0] <= rate <= rates[-1]:
+            raise ValueError(f"{self.name} codes at {rates[0]:g} to {rates[-1]:g} kbit/s at variable depth, not {bitrate}")
+        n = int(np.argmin(np.abs(rates - rate))) + 1
+        if math.isclose(rate, rates[n - 1], rel_tol=1e-3):
+            return n, float(self.depth.thresholds[n - 1])
+        return n, float(np.exp(np.interp(rate, rates, np.log(self.depth.thresholds))))
 
-    def stream_decoder(self, bitrate: float | None = None) -> AudioStreamDecoder:
-        return AudioStreamDecoder(self, self.n_quantizers(bitrate))
+    def stream_encoder(self, bitrate: float | None = None, variable: bool | None = None) -> AudioStreamEncoder:
+        """The decoder must be made with the same ``bitrate`` and ``variable``."""
+        return AudioStreamEncoder(self, *self.depth_setting(bitrate, variable))
+
+    def stream_decoder(self, bitrate: float | None = None, variable: bool | None = None) -> AudioStreamDecoder:
+        n, threshold = self.depth_setting(bitrate, variable)
+        return AudioStreamDecoder(self, n, threshold is not None, self.postfilter)
 
     # ------------------------------------------------------------ packets
 
-    def pack(self, indices: np.ndarray) -> bytes:
+    def pack(self, indices: np.ndarray, variable_at: int | None = None) -> bytes:
+        """One frame's indices as a packet; ``variable_at`` (a nominal depth)
+        puts their count first, coded under that depth's table."""
         encoder = RangeEncoder()
+        if variable_at:
+            encoder.encode_with_indexes(np.array([len(indices) - 1], np.int32), np.array([variable_at - 1], np.int32), *self.depth.tables)
         encoder.encode_with_indexes(np.asarray(indices, dtype=np.int32), np.arange(len(indices), dtype=np.int32), *self.prior)
         return encoder.flush()
 
-    def unpack(self, packet: bytes, n_quantizers: int) -> np.ndarray:
-        decoder = RangeDecoder(bytes(packet))
+    def unpack(self, packet: bytes, n_quantizers: int, variable: bool = False) -> np.ndarray:
+        """A packet's indices: ``n_quantizers`` of them, or with ``variable``
+        as many as the packet says (at nominal depth ``n_quantizers``)."""
+        decoder, count = RangeDecoder(bytes(packet)), n_quantizers
         try:
-            indices = decoder.decode_with_indexes(np.arange(n_quantizers, dtype=np.int32), *self.prior)
+            if variable:
+                count = int(decoder.decode_with_indexes(np.array([n_quantizers - 1], np.int32), *self.depth.tables)[0]) + 1
+                if not 1 <= count <= self.model.config.num_quantizers:
+                    raise BitstreamError(f"it says {count} stages, outside 1..{self.model.config.num_quantizers}")
+            indices = decoder.decode_with_indexes(np.arange(count, dtype=np.int32), *self.prior)
         except BitstreamError as e:
             raise BitstreamError(f"packet of {len(packet)} bytes is damaged: {e}") from None
         # a whole packet leaves the decoder exactly 3 bytes (of zeros) past its end
         if decoder.position != len(packet) + 3:
-            raise BitstreamError(f"packet of {len(packet)} bytes is damaged: its {n_quantizers} indices end at byte {decoder.position - 3}")
-        sizes = np.array(self.model.quantizer.codebook_sizes[:n_quantizers])
+            raise BitstreamError(f"packet of {len(packet)} bytes is damaged: its {count} indices end at byte {decoder.position - 3}")
+        sizes = np.array(self.model.quantizer.codebook_sizes[:count])
         if ((indices < 0) | (indices >= sizes)).any():
             raise BitstreamError(f"packet of {len(packet)} bytes is damaged: it decodes to indices out of range")
         return indices.astype(np.int64)
@@ -239,20 +356,21 @@ class AudioCodec(Codec):
         sizes = torch.tensor(self.model.quantizer.codebook_sizes[: tokens.shape[0]])[:, None]
         if ((tokens < 0) | (tokens >= sizes)).any():
             raise ValueError("tokens out of range of their codebooks")
-        decoder = AudioStreamDecoder(self, tokens.shape[0])
+        decoder = AudioStreamDecoder(self, tokens.shape[0], postfilter=self.postfilter)
         frames = [decoder.decode_indices(column) for column in tokens.T.numpy()]
         return torch.from_numpy(np.concatenate(frames) if frames else np.zeros(0, np.float32))
 
     # ------------------------------------------------------------ files
 
-    def encode_chunks(self, audio, bitrate: float | None = None) -> tuple[dict, Iterator[bytes]]:
-        n = self.n_quantizers(bitrate)
+    def encode_chunks(self, audio, bitrate: float | None = None, variable: bool | None = None) -> tuple[dict, Iterator[bytes]]:
+        n, threshold = self.depth_setting(bitrate, variable)
         meta = {"sample_rate": self.sample_rate, "frame": self.frame, "quantizers": n}
+        meta |= {"variable_depth": True} if threshold is not None else {}
         if (audio.sample_rate, audio.channels) != (self.sample_rate, 1):
             meta |= {"source_sample_rate": audio.sample_rate, "source_channels": audio.channels}
 
         def chunks():
-            encoder, packets, samples = AudioStreamEncoder(self, n), [], 0
+            encoder, packets, samples = AudioStreamEncoder(self, n, threshold), [], 0
             for pcm in _mono_at(audio, self.sample_rate):
                 packets += encoder.encode(pcm)
                 samples += len(pcm)
@@ -269,11 +387,13 @@ class AudioCodec(Codec):
     def _decoded_blocks(self, meta: dict, chunks: Iterable[bytes]) -> Iterator[np.ndarray]:
         try:
             rate, frame, n = int(meta["sample_rate"]), int(meta["frame"]), int(meta["quantizers"])
+            variable = meta.get("variable_depth", False)
         except (KeyError, TypeError, ValueError):
             raise BitstreamError(f"audio metadata is missing or malformed: {meta}") from None
-        if (rate, frame) != (self.sample_rate, self.frame) or not 1 <= n <= self.model.config.num_quantizers:
+        if (rate, frame) != (self.sample_rate, self.frame) or not 1 <= n <= self.model.config.num_quantizers \
+                or variable not in (True, False) or (variable and self.depth is None):
             raise BitstreamError(f"audio metadata does not fit {self.name}: {meta}")
-        decoder = AudioStreamDecoder(self, n)
+        decoder = AudioStreamDecoder(self, n, variable, self.postfilter)
         for c, chunk in enumerate(chunks):
             where = f"chunk {c} ({c * FRAMES_PER_CHUNK * frame / rate:g} s)"
             samples, packets = split_chunk(chunk, where)
@@ -312,7 +432,7 @@ def split_chunk(chunk: bytes, where: str = "chunk") -> tuple[int, list[bytes]]:
 
 
 def _chunk(packets: list[bytes], samples: int) -> bytes:
-    if any(len(p) > 255 for p in packets):  # 12 stages under a 16-bit CDF take at most 25 bytes
+    if any(len(p) > 255 for p in packets):  # a depth and 12 stages under 16-bit CDFs take at most 27 bytes
         raise AssertionError("a packet is longer than its u8 length allows")
     return struct.pack("<H", samples) + b"".join(bytes([len(p)]) + p for p in packets)
 

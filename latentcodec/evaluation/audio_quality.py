@@ -16,7 +16,7 @@ measured by the same loop.
 
 from __future__ import annotations
 
-import math
+import copy
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -113,7 +113,10 @@ def load_clip(path, seconds: float | None = None) -> Audio:
 
 
 def learned_coders(name: str, bitrates=None) -> list[Coder]:
-    """An installed audio codec at each of ``bitrates`` kbit/s (all it offers when not given).
+    """An installed audio codec at each of ``bitrates`` kbit/s (all it offers
+    when not given). Variants: ``NAME@cbr`` codes every frame at constant
+    depth, ``NAME@raw`` decodes without the speech postfilter, ``NAME@cbr+raw``
+    both.
 
     Real bytes are the packets' bytes, as for Opus (raw packets) and Codec2
     (raw frames): what a call sends. The ``.lc`` file adds a header and one
@@ -123,23 +126,28 @@ def learned_coders(name: str, bitrates=None) -> list[Coder]:
     from latentcodec.codecs.audio_codec import split_chunk
     from latentcodec.container import unpack
 
-    codec = registry.load(registry.resolve(name))
+    model, _, variant = name.partition("@")
+    variant = set(filter(None, variant.split("+")))
+    if variant - {"cbr", "raw"}:
+        raise ValueError(f"{name}: audio variants are NAME@cbr (constant depth), NAME@raw (no postfilter) or NAME@cbr+raw")
+    codec = copy.copy(registry.load(registry.resolve(model)))  # a variant's settings stay its own
+    if "raw" in variant:
+        codec.postfilter = False
     if getattr(codec, "modality", None) != "audio":
         raise KeyError(f"{name!r} is an {codec.modality} codec, not an audio codec")
-    offered = tuple(codec.bitrates)
-    unknown = [b for b in bitrates or () if not any(math.isclose(b, o, rel_tol=1e-3) for o in offered)]
-    if unknown:
-        raise ValueError(f"{name} codes at {', '.join(f'{b:g}' for b in offered)} kbit/s, not {', '.join(f'{b:g}' for b in unknown)}")
+    depth = {"variable": False} if "cbr" in variant else {}
+    for kbps in bitrates or ():
+        codec.depth_setting(kbps, **depth)  # a rate it cannot code fails here, before any coding
 
     def coder(kbps: float) -> Coder:
         def code(audio: Audio) -> tuple[Audio, int]:
-            header, chunks = unpack(codec.compress(audio, bitrate=kbps))
+            header, chunks = unpack(codec.compress(audio, bitrate=kbps, **depth))
             decoded = as_speech(codec.decode_chunks(header.meta, chunks))
             return Audio(fit(decoded.samples, audio.samples.shape[1]), RATE), sum(len(p) for c in chunks for p in split_chunk(c)[1])
 
         return Coder(name, f"{kbps:g} kbit/s", code)
 
-    return [coder(b) for b in bitrates or offered]
+    return [coder(b) for b in bitrates or codec.bitrates]
 
 
 @dataclass(frozen=True)

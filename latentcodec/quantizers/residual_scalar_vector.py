@@ -63,12 +63,16 @@ class ResidualScalarVectorQuantizer(nn.Module):
         scalar = (self.scalar_quantizer.codebook_size,) * self.num_scalar_stages
         return scalar + (self.vector_stages.codebook_size,) * self.vector_stages.num_quantizers
 
-    def forward(self, z: Tensor, n_quantizers: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, z: Tensor, n_quantizers: int | None = None, threshold: float | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """``z`` [batch, ..., dim] -> (z_hat like z, indices [batch, ..., n], loss []).
 
         ``n_quantizers`` counts scalar and vector stages together, scalar
         first; left out, all of them, less the VQ stages that dropout drops
         in training (so dropout trains every depth past the scalar stages).
+        A ``threshold`` makes the VQ stages' depth variable (see
+        :class:`ResidualVectorQuantizer`); every scalar stage is always used.
         """
         if n_quantizers is not None and not 1 <= n_quantizers <= self.num_quantizers:
             raise ValueError(f"n_quantizers must be in 1..{self.num_quantizers}, got {n_quantizers}")
@@ -84,7 +88,7 @@ class ResidualScalarVectorQuantizer(nn.Module):
         if n_quantizers is not None and n_quantizers <= self.num_scalar_stages:
             return sum(parts), indices, z.new_zeros(())
         vector_stages = None if n_quantizers is None else n_quantizers - self.num_scalar_stages
-        vector_part, vector_indices, loss = self.vector_stages(residual, vector_stages)
+        vector_part, vector_indices, loss = self.vector_stages(residual, vector_stages, threshold)
         return sum(parts) + vector_part, torch.cat([indices, vector_indices], -1), loss
 
     def frozen(self) -> "FrozenResidualScalarVector":
@@ -115,7 +119,7 @@ class FrozenResidualScalarVector:
         self.vector = quantizer.vector_stages.frozen()
 
     @torch.no_grad()
-    def encode(self, z: np.ndarray, stages: int) -> np.ndarray:
+    def encode(self, z: np.ndarray, stages: int, threshold: float | None = None) -> np.ndarray:
         q = self.quantizer
         scalar = min(stages, q.num_scalar_stages)
         residual, indices = torch.as_tensor(np.asarray(z, dtype=np.float32)), []
@@ -124,8 +128,22 @@ class FrozenResidualScalarVector:
             residual = residual - from_scalar(codes)
             indices.append(index.numpy().astype(np.int64))
         if stages > scalar:
-            indices.extend(self.vector.encode(residual.numpy(), stages - scalar).T)
+            indices.extend(self.vector.encode(residual.numpy(), stages - scalar, threshold).T)
         return np.stack(indices, 1)
+
+    @torch.no_grad()
+    def stage_norms(self, z: np.ndarray, stages: int) -> np.ndarray:
+        """As :meth:`FrozenResidualCodebooks.stage_norms`: inf for the scalar
+        stages, which every vector takes."""
+        q = self.quantizer
+        scalar = min(stages, q.num_scalar_stages)
+        residual = torch.as_tensor(np.asarray(z, dtype=np.float32))
+        for to_scalar, from_scalar in zip(q.to_scalar[:scalar], q.from_scalar[:scalar]):
+            residual = residual - from_scalar(q.scalar_quantizer(to_scalar(residual))[0])
+        norms = np.full((len(residual), scalar), np.inf, dtype=np.float32)
+        if stages > scalar:
+            norms = np.concatenate([norms, self.vector.stage_norms(residual.numpy(), stages - scalar)], 1)
+        return norms
 
     @torch.no_grad()
     def decode(self, indices: np.ndarray) -> np.ndarray:

@@ -7,6 +7,8 @@ bitrate when training drops the last stages at random.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -27,6 +29,11 @@ class ResidualVectorQuantizer(nn.Module):
     ``quantizer_dropout`` is the fraction of examples whose depth is drawn
     (DAC, arXiv 2306.06546, uses 0.5: the rest train the full depth, which
     keeps later stages useful instead of letting the first carry everything).
+
+    Variable depth: given a ``threshold``, each vector takes stages until its
+    residual's norm is at most the threshold (always the first; at most the
+    depth). Bits then go where the vector is hard to code: a pause takes one
+    stage and a vowel onset all of them, for the same mean rate.
 
     Gradients pass straight through from the output to ``z``; the returned
     loss is each stage's commitment, weighted by ``commitment_weight``.
@@ -69,26 +76,33 @@ class ResidualVectorQuantizer(nn.Module):
         """Entries per stage, in index order."""
         return (self.codebook_size,) * self.num_quantizers
 
-    def forward(self, z: Tensor, n_quantizers: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, z: Tensor, n_quantizers: int | None = None, threshold: float | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """``z`` [batch, ..., dim] -> (z_hat like z, indices [batch, ..., n], loss []).
 
         ``n_quantizers`` picks the bitrate: every example uses that many
-        stages. Left out, training with dropout draws the depth of a
+        stages, or, with a ``threshold``, up to that many (see the class).
+        Left out, training with dropout draws the depth of a
         ``quantizer_dropout`` fraction of examples uniformly from
-        1..num_quantizers (their other columns are -1); otherwise all stages
-        are used.
+        1..num_quantizers; otherwise all stages are used. Unused stages
+        have index -1.
         """
         if z.dim() < 2:
             raise ValueError(f"quantizes [batch, ..., dim], got {tuple(z.shape)}")
         columns = self._check_depth(n_quantizers)
         examples = z.reshape(z.shape[0], -1, z.shape[-1])
         depth = torch.full((z.shape[0],), columns, device=z.device)
+        thresholds = torch.full((z.shape[0],), -math.inf if threshold is None else threshold, device=z.device)
         if n_quantizers is None and self.training and self.quantizer_dropout:
             dropped = torch.rand(z.shape[0], device=z.device) < self.quantizer_dropout
             depth = torch.where(dropped, torch.randint(1, columns + 1, (z.shape[0],), device=z.device), depth)
         residual, codes, indices, loss = examples, [], [], z.new_zeros(())
+        in_use = torch.ones(examples.shape[:2], dtype=torch.bool, device=z.device)
         for stage, layer in enumerate(self.residual_vq.layers[: int(depth.max())]):
-            in_use = (depth > stage)[:, None].expand(examples.shape[:2])
+            in_use = in_use & (depth > stage)[:, None]
+            if stage:
+                in_use = in_use & (residual.detach().norm(dim=-1) > thresholds[:, None])
             code, index, stage_loss = layer(residual, mask=in_use)
             residual = residual - code
             codes.append(code)
@@ -141,19 +155,61 @@ class FrozenResidualCodebooks:
         self.codebooks = np.ascontiguousarray(codebooks, dtype=np.float32)  # [stages, size, dim]
         self.half_norms = 0.5 * np.einsum("skd,skd->sk", self.codebooks, self.codebooks)
 
-    def encode(self, z: np.ndarray, stages: int) -> np.ndarray:
-        """``z`` [n, dim] -> indices [n, stages]."""
+    def encode(self, z: np.ndarray, stages: int, threshold: float | None = None) -> np.ndarray:
+        """``z`` [n, dim] -> indices [n, stages]; with a ``threshold``, a
+        vector stops (its later indices -1) once its residual's norm is at
+        most the threshold, as in :class:`ResidualVectorQuantizer`."""
         residual = np.array(z, dtype=np.float32)
-        out = np.empty((residual.shape[0], stages), dtype=np.int64)
+        if len(residual) == 1:
+            return self._encode_one(residual[0], stages, threshold)[None]
+        out = np.full((residual.shape[0], stages), -1, dtype=np.int64)
+        going = np.ones(residual.shape[0], dtype=bool)
         for s in range(stages):
+            if s and threshold is not None:
+                going &= np.sqrt(np.einsum("nd,nd->n", residual, residual)) > threshold
             index = (residual @ self.codebooks[s].T - self.half_norms[s]).argmax(1)
-            out[:, s] = index
-            residual -= self.codebooks[s][index]
+            out[going, s] = index[going]
+            residual -= self.codebooks[s][index] * going[:, None]
+            if not going.any():
+                break
         return out
 
+    def _encode_one(self, residual: np.ndarray, stages: int, threshold: float | None) -> np.ndarray:
+        """:meth:`encode` for the one vector a stream codes per call: scalar
+        control flow, where the masks of the batched loop cost more than the
+        search itself."""
+        out = np.full(stages, -1, dtype=np.int64)
+        for s in range(stages):
+            if s and threshold is not None and math.sqrt(float(residual @ residual)) <= threshold:
+                break
+            out[s] = index = int(np.argmax(self.codebooks[s] @ residual - self.half_norms[s]))
+            residual = residual - self.codebooks[s][index]
+        return out
+
+    def stage_norms(self, z: np.ndarray, stages: int) -> np.ndarray:
+        """[n, stages]: the norm of the residual each stage quantizes, inf
+        for a stage every vector takes (the first), so that
+        :func:`depth_under` gives the depths :meth:`encode` would for any
+        threshold from one pass."""
+        residual = np.array(z, dtype=np.float32)
+        norms = np.full((residual.shape[0], stages), np.inf, dtype=np.float32)
+        for s in range(stages):
+            if s:
+                norms[:, s] = np.sqrt(np.einsum("nd,nd->n", residual, residual))
+            index = (residual @ self.codebooks[s].T - self.half_norms[s]).argmax(1)
+            residual -= self.codebooks[s][index]
+        return norms
+
     def decode(self, indices: np.ndarray) -> np.ndarray:
-        """indices [n, stages] -> [n, dim], the sum of the stages' entries."""
+        """indices [n, stages] -> [n, dim], the sum of the stages' entries (-1: none)."""
         out = np.zeros((indices.shape[0], self.codebooks.shape[2]), dtype=np.float32)
         for s in range(indices.shape[1]):
-            out += self.codebooks[s][indices[:, s]]
+            column = indices[:, s]
+            out += self.codebooks[s][column] if column.min() >= 0 else self.codebooks[s][column] * (column >= 0)[:, None]
         return out
+
+
+def depth_under(stage_norms: np.ndarray, threshold: float) -> np.ndarray:
+    """Stages each vector takes under ``threshold`` (see ``stage_norms``):
+    it goes on while the residual's norm is above the threshold."""
+    return np.cumprod((stage_norms > threshold) | np.isinf(stage_norms), axis=-1).sum(-1)

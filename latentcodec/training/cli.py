@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 from pathlib import Path
@@ -258,20 +259,31 @@ with `{spec}`, means over images:
 
 
 def export_audio(checkpoint: str, output: str, prior_from: str = "~/.cache/latentcodec/data/speech/train",
-                 prior_files: int = 600, measure_on: str | None = None, measure_files: int = 100) -> dict:
-    """Writes an audio codec checkpoint as a safetensors weight file (fp16)
-    with its entropy-coding prior: per stage, the frequency of each index over
-    ``prior_files`` recordings of ``prior_from`` (training data, never the
-    development set), made an integer CDF. With ``measure_on``, codes that
-    folder's first ``measure_files`` recordings (every k-th) through the file
-    as written and stores the figures with it (see :func:`_measure_audio`)."""
-    from latentcodec.codecs.audio_codec import AudioCodec, save_audio_model
+                 prior_files: int = 600, measure_on: str | None = None, measure_files: int = 100,
+                 postfilter: bool | None = None) -> dict:
+    """Writes an audio codec checkpoint (or weights, to renew their tables)
+    as a safetensors weight file (fp16) with its entropy-coding prior: per
+    stage, the frequency of each index over ``prior_files`` recordings of
+    ``prior_from`` (training data, never the development set), made an
+    integer CDF; and, from the same recordings, the variable-depth thresholds
+    and depth tables (``VariableDepth.calibrate``). ``postfilter`` sets the
+    config's speech postfilter (left out: as the source has it). With
+    ``measure_on``, codes that folder's first ``measure_files`` recordings
+    (every k-th) through the file as written and stores the figures with it
+    (see :func:`_measure_audio`)."""
+    from latentcodec.codecs.audio_codec import AudioCodec, VariableDepth, load_audio_model, save_audio_model
     from latentcodec.entropy import CdfTables
     from latentcodec.training.audio_codec import AudioCodecTraining
     from latentcodec.training.audio_data import read_folder
 
-    module, hp, steps = _trained_module(AudioCodecTraining, checkpoint)
-    model = module.codec.eval()
+    if checkpoint.endswith(".safetensors"):
+        model, _, source_info, _ = load_audio_model(checkpoint)
+        steps = 2 * source_info.get("steps", 0)
+    else:
+        module, _, steps = _trained_module(AudioCodecTraining, checkpoint)
+        model = module.codec.eval()
+    if postfilter is not None:
+        model.config = dataclasses.replace(model.config, postfilter=postfilter)
     with torch.no_grad():
         for name, tensor in model.state_dict().items():  # what save_audio_model keeps
             if tensor.is_floating_point():
@@ -279,21 +291,31 @@ def export_audio(checkpoint: str, output: str, prior_from: str = "~/.cache/laten
     recordings = read_folder(prior_from, model.config.sample_rate)
     recordings = recordings[:: max(1, len(recordings) // prior_files)]
     sizes = model.quantizer.codebook_sizes
-    counts = [np.zeros(s) for s in sizes]
+    counts, norms = stage_statistics(model, recordings)
+    prior = CdfTables.from_pmfs([c + 0.5 for c in counts], [0.0] * len(sizes), [0] * len(sizes))
+    depth = VariableDepth.calibrate(norms, np.log2(sizes))
+    info = {"steps": steps // 2, "prior_from": f"{len(recordings)} recordings of {prior_from}"}
+    save_audio_model(model, output, prior, depth, **info)
+    if measure_on:
+        info |= _measure_audio(AudioCodec.from_file(output), measure_on, measure_files) | {"measured_on": str(measure_on)}
+        save_audio_model(model, output, prior, depth, **info)
+    return info
+
+
+def stage_statistics(model, recordings) -> tuple[list[np.ndarray], np.ndarray]:
+    """Over int16 ``recordings`` coded at full depth: how often each stage
+    uses each index, and each frame's stage norms (see ``stage_norms``)."""
+    sizes, frame = model.quantizer.codebook_sizes, model.config.frame
+    counts, norms = [np.zeros(s) for s in sizes], []
     quantizer = model.quantizer.frozen()
     with torch.inference_mode():
         for pcm in recordings:
-            frames = torch.from_numpy(pcm[: len(pcm) // model.config.frame * model.config.frame] / 32768.0).float()
-            latents, _ = model.analyze(frames.reshape(1, -1, model.config.frame), model.initial_encoder_state())
-            for stage, column in enumerate(quantizer.encode(latents[0].numpy(), len(sizes)).T):
+            frames = torch.from_numpy(pcm[: len(pcm) // frame * frame] / 32768.0).float()
+            latents = model.analyze(frames.reshape(1, -1, frame), model.initial_encoder_state())[0][0].numpy()
+            for stage, column in enumerate(quantizer.encode(latents, len(sizes)).T):
                 counts[stage] += np.bincount(column, minlength=sizes[stage])
-    prior = CdfTables.from_pmfs([c + 0.5 for c in counts], [0.0] * len(sizes), [0] * len(sizes))
-    info = {"steps": steps // 2, "prior_from": f"{len(recordings)} recordings of {prior_from}"}
-    save_audio_model(model, output, prior, **info)
-    if measure_on:
-        info |= _measure_audio(AudioCodec.from_file(output), measure_on, measure_files) | {"measured_on": str(measure_on)}
-        save_audio_model(model, output, prior, **info)
-    return info
+            norms.append(quantizer.stage_norms(latents, len(sizes)))
+    return counts, np.concatenate(norms)
 
 
 def _measure_audio(codec, folder: str, files: int) -> dict:
