@@ -202,11 +202,8 @@ class FrozenResidualCodebooks:
 
     def decode(self, indices: np.ndarray) -> np.ndarray:
         """indices [n, stages] -> [n, dim], the sum of the stages' entries (-1: none)."""
-        out = np.zeros((indices.shape[0], self.codebooks.shape[2]), dtype=np.float32)
-        for s in range(indices.shape[1]):
-            column = indices[:, s]
-            out += self.codebooks[s][column] if column.min() >= 0 else self.codebooks[s][column] * (column >= 0)[:, None]
-        return out
+        entries = self.codebooks[np.arange(indices.shape[1]), np.maximum(indices, 0)]  # one gather: [n, stages, dim]
+        return np.einsum("nsd,ns->nd", entries, (indices >= 0).astype(np.float32))
 
 
 def depth_under(stage_norms: np.ndarray, threshold: float) -> np.ndarray:
