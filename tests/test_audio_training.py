@@ -77,6 +77,12 @@ def test_training_steps_with_the_gan_then_export(speech_dirs, tmp_path):
     assert codec.prior.cdfs.shape[0] == 3
     assert codec.depth.thresholds.shape == (3,) and (np.diff(codec.depth.thresholds) <= 0).all()
     assert unpack(codec.compress(Audio(np.zeros((1, 3200), np.float32), 16000)))[0].meta["variable_depth"] is True
+    # weights re-exported: the same tables, the postfilter as asked
+    renewed = tmp_path / "renewed.safetensors"
+    export_audio(str(weights), str(renewed), prior_from=str(speech_dirs[0]), postfilter=True)
+    again = AudioCodec.from_file(renewed)
+    assert again.postfilter and not codec.postfilter and again.info["steps"] == 6
+    assert np.array_equal(again.depth.thresholds, codec.depth.thresholds) and np.array_equal(again.prior.cdfs, codec.prior.cdfs)
 
 
 def test_training_goes_on_from_weights_with_a_narrower_synthesis(tmp_path):

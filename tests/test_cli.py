@@ -1,10 +1,12 @@
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from latentcodec.cli import main
+from latentcodec.container import unpack
 from latentcodec.media import read_image
 
 
@@ -79,3 +81,14 @@ def test_file_for_a_model_that_is_not_installed(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "needs codec 'someone-elses-model-q9', which is not installed" in err and err.count("\n") == 1
     assert not (tmp_path / "out.png").exists()
+
+
+def test_audio_encodes_at_variable_or_constant_depth(tmp_path):
+    speech = Path(__file__).parent / "data" / "speech-ru-16k.flac"
+    variable, constant = tmp_path / "v.lc", tmp_path / "c.lc"
+    assert main(["encode", str(speech), str(variable), "--bitrate", "3.25"]) == 0
+    assert main(["encode", str(speech), str(constant), "--bitrate", "3", "--constant-depth"]) == 0
+    assert unpack(variable.read_bytes())[0].meta["variable_depth"] is True
+    assert "variable_depth" not in unpack(constant.read_bytes())[0].meta
+    assert main(["encode", str(speech), str(tmp_path / "x.lc"), "--bitrate", "3.25", "--constant-depth"]) == 1
+    assert not (tmp_path / "x.lc").exists()
