@@ -49,7 +49,7 @@ def stage_norms(model) -> np.ndarray:
     pcm = torch.from_numpy(speech()[: len(speech()) // 320 * 320])
     with torch.no_grad():
         latents = model.analyze(pcm.reshape(1, -1, 320), model.initial_encoder_state())[0][0].numpy()
-    return model.quantizer.frozen().stage_norms(latents, model.config.num_quantizers)
+    return model.quantizer.frozen().search(latents, model.config.num_quantizers)[1]
 
 
 @pytest.fixture(scope="module")

@@ -94,5 +94,5 @@ def test_variable_depth_applies_to_the_vector_stages():
     frozen, flat = q.frozen(), z.reshape(-1, DIM).numpy()
     numpy_indices = frozen.encode(flat, SCALAR + VECTOR, threshold)
     assert (numpy_indices == indices.reshape(-1, SCALAR + VECTOR).numpy()).all(1).mean() > 0.95
-    norms = frozen.stage_norms(flat, SCALAR + VECTOR)
+    norms = frozen.search(flat, SCALAR + VECTOR)[1]
     assert np.array_equal(depth_under(norms, threshold), (numpy_indices >= 0).sum(1))

@@ -73,12 +73,13 @@ def test_variable_depth_goes_on_while_the_residual_is_above_the_threshold():
             assert torch.equal(z_hat[at_k], q(z, k)[0][at_k])
             if k < STAGES:  # it stopped because its residual was small enough
                 assert ((z - z_hat)[at_k].norm(dim=-1) <= threshold).all()
-    # the numpy coder that streams run agrees, and one pass of stage norms predicts its depths
+    # the numpy coder that streams run agrees (one vector at a time too), and one search predicts its depths
     frozen, flat = q.frozen(), data.numpy()
     numpy_indices = frozen.encode(flat, STAGES, threshold)
     assert np.array_equal(numpy_indices, indices.reshape(-1, STAGES).numpy())
+    assert all(np.array_equal(frozen.encode(v[None], STAGES, threshold)[0], row) for v, row in zip(flat, numpy_indices))
     assert np.allclose(frozen.decode(numpy_indices), z_hat.reshape(-1, DIM).numpy(), atol=1e-6)
-    norms = frozen.stage_norms(flat, STAGES)
+    norms = frozen.search(flat, STAGES)[1]
     for t in (0.0, threshold / 2, threshold, 2 * threshold, np.inf):
         assert np.array_equal(depth_under(norms, t), (frozen.encode(flat, STAGES, t) >= 0).sum(1))
 

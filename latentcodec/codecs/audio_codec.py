@@ -69,8 +69,8 @@ class VariableDepth:
 
     @classmethod
     def calibrate(cls, stage_norms: np.ndarray, stage_bits) -> "VariableDepth":
-        """From ``stage_norms`` [frames, N] of training latents (see
-        ``stage_norms`` of the frozen quantizers) and each stage's bits: per
+        """From ``stage_norms`` [frames, N] of training latents (the norms of
+        the frozen quantizers' ``search``) and each stage's bits: per
         n, the threshold at which the mean index bits plus the depth's
         entropy equal n stages' bits, and the depths' frequencies there."""
         stages = stage_norms.shape[1]

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from latentcodec.quantizers.fsq import FiniteScalarQuantizer
-from latentcodec.quantizers.residual_vq import ResidualVectorQuantizer
+from latentcodec.quantizers.residual_vq import ResidualVectorQuantizer, keep_depth
 
 
 class ResidualScalarVectorQuantizer(nn.Module):
@@ -118,8 +118,14 @@ class FrozenResidualScalarVector:
         self.quantizer = quantizer
         self.vector = quantizer.vector_stages.frozen()
 
-    @torch.no_grad()
     def encode(self, z: np.ndarray, stages: int, threshold: float | None = None) -> np.ndarray:
+        """As :meth:`FrozenResidualCodebooks.encode`; the threshold applies to the VQ stages."""
+        return keep_depth(*self.search(z, stages), threshold)
+
+    @torch.no_grad()
+    def search(self, z: np.ndarray, stages: int) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`FrozenResidualCodebooks.search`: norms are inf for the
+        scalar stages, which every vector takes."""
         q = self.quantizer
         scalar = min(stages, q.num_scalar_stages)
         residual, indices = torch.as_tensor(np.asarray(z, dtype=np.float32)), []
@@ -127,23 +133,11 @@ class FrozenResidualScalarVector:
             codes, index = q.scalar_quantizer(to_scalar(residual))
             residual = residual - from_scalar(codes)
             indices.append(index.numpy().astype(np.int64))
+        indices, norms = np.stack(indices, 1), np.full((len(residual), scalar), np.inf, dtype=np.float32)
         if stages > scalar:
-            indices.extend(self.vector.encode(residual.numpy(), stages - scalar, threshold).T)
-        return np.stack(indices, 1)
-
-    @torch.no_grad()
-    def stage_norms(self, z: np.ndarray, stages: int) -> np.ndarray:
-        """As :meth:`FrozenResidualCodebooks.stage_norms`: inf for the scalar
-        stages, which every vector takes."""
-        q = self.quantizer
-        scalar = min(stages, q.num_scalar_stages)
-        residual = torch.as_tensor(np.asarray(z, dtype=np.float32))
-        for to_scalar, from_scalar in zip(q.to_scalar[:scalar], q.from_scalar[:scalar]):
-            residual = residual - from_scalar(q.scalar_quantizer(to_scalar(residual))[0])
-        norms = np.full((len(residual), scalar), np.inf, dtype=np.float32)
-        if stages > scalar:
-            norms = np.concatenate([norms, self.vector.stage_norms(residual.numpy(), stages - scalar)], 1)
-        return norms
+            vector_indices, vector_norms = self.vector.search(residual.numpy(), stages - scalar)
+            indices, norms = np.concatenate([indices, vector_indices], 1), np.concatenate([norms, vector_norms], 1)
+        return indices, norms
 
     @torch.no_grad()
     def decode(self, indices: np.ndarray) -> np.ndarray:

@@ -159,25 +159,14 @@ class FrozenResidualCodebooks:
         """``z`` [n, dim] -> indices [n, stages]; with a ``threshold``, a
         vector stops (its later indices -1) once its residual's norm is at
         most the threshold, as in :class:`ResidualVectorQuantizer`."""
-        residual = np.array(z, dtype=np.float32)
-        if len(residual) == 1:
-            return self._encode_one(residual[0], stages, threshold)[None]
-        out = np.full((residual.shape[0], stages), -1, dtype=np.int64)
-        going = np.ones(residual.shape[0], dtype=bool)
-        for s in range(stages):
-            if s and threshold is not None:
-                going &= np.sqrt(np.einsum("nd,nd->n", residual, residual)) > threshold
-            index = (residual @ self.codebooks[s].T - self.half_norms[s]).argmax(1)
-            out[going, s] = index[going]
-            residual -= self.codebooks[s][index] * going[:, None]
-            if not going.any():
-                break
-        return out
+        if len(z) == 1:
+            return self._encode_one(np.array(z[0], dtype=np.float32), stages, threshold)[None]
+        return keep_depth(*self.search(z, stages), threshold)
 
     def _encode_one(self, residual: np.ndarray, stages: int, threshold: float | None) -> np.ndarray:
-        """:meth:`encode` for the one vector a stream codes per call: scalar
-        control flow, where the masks of the batched loop cost more than the
-        search itself."""
+        """:meth:`encode` for the one vector a stream codes per call: it stops
+        searching where the vector stops, and scalar control flow costs less
+        than array masks."""
         out = np.full(stages, -1, dtype=np.int64)
         for s in range(stages):
             if s and threshold is not None and math.sqrt(float(residual @ residual)) <= threshold:
@@ -186,19 +175,20 @@ class FrozenResidualCodebooks:
             residual = residual - self.codebooks[s][index]
         return out
 
-    def stage_norms(self, z: np.ndarray, stages: int) -> np.ndarray:
-        """[n, stages]: the norm of the residual each stage quantizes, inf
-        for a stage every vector takes (the first), so that
-        :func:`depth_under` gives the depths :meth:`encode` would for any
-        threshold from one pass."""
+    def search(self, z: np.ndarray, stages: int) -> tuple[np.ndarray, np.ndarray]:
+        """``z`` [n, dim] -> (indices, norms), both [n, stages]: every stage's
+        index, and the norm of the residual it quantizes (inf for the first,
+        which every vector takes). :func:`keep_depth` turns them into the
+        indices at any threshold, so one pass serves them all."""
         residual = np.array(z, dtype=np.float32)
+        indices = np.empty((residual.shape[0], stages), dtype=np.int64)
         norms = np.full((residual.shape[0], stages), np.inf, dtype=np.float32)
         for s in range(stages):
             if s:
                 norms[:, s] = np.sqrt(np.einsum("nd,nd->n", residual, residual))
-            index = (residual @ self.codebooks[s].T - self.half_norms[s]).argmax(1)
+            indices[:, s] = index = (residual @ self.codebooks[s].T - self.half_norms[s]).argmax(1)
             residual -= self.codebooks[s][index]
-        return norms
+        return indices, norms
 
     def decode(self, indices: np.ndarray) -> np.ndarray:
         """indices [n, stages] -> [n, dim], the sum of the stages' entries (-1: none)."""
@@ -206,7 +196,17 @@ class FrozenResidualCodebooks:
         return np.einsum("nsd,ns->nd", entries, (indices >= 0).astype(np.float32))
 
 
-def depth_under(stage_norms: np.ndarray, threshold: float) -> np.ndarray:
-    """Stages each vector takes under ``threshold`` (see ``stage_norms``):
-    it goes on while the residual's norm is above the threshold."""
-    return np.cumprod((stage_norms > threshold) | np.isinf(stage_norms), axis=-1).sum(-1)
+def depth_under(norms: np.ndarray, threshold: float) -> np.ndarray:
+    """Stages each vector takes under ``threshold``, from the residual
+    ``norms`` of a search (inf: a stage always taken): it goes on while the
+    residual's norm is above the threshold."""
+    return np.cumprod((norms > threshold) | np.isinf(norms), axis=-1).sum(-1)
+
+
+def keep_depth(indices: np.ndarray, norms: np.ndarray, threshold: float | None) -> np.ndarray:
+    """A search's indices with those past each vector's depth under
+    ``threshold`` set to -1 (all kept when there is none)."""
+    if threshold is None:
+        return indices
+    past = np.arange(indices.shape[1]) >= depth_under(norms, threshold)[:, None]
+    return np.where(past, -1, indices)

@@ -304,7 +304,8 @@ def export_audio(checkpoint: str, output: str, prior_from: str = "~/.cache/laten
 
 def stage_statistics(model, recordings) -> tuple[list[np.ndarray], np.ndarray]:
     """Over int16 ``recordings`` coded at full depth: how often each stage
-    uses each index, and each frame's stage norms (see ``stage_norms``)."""
+    uses each index, and each frame's residual norms per stage (see the
+    frozen quantizers' ``search``)."""
     sizes, frame = model.quantizer.codebook_sizes, model.config.frame
     counts, norms = [np.zeros(s) for s in sizes], []
     quantizer = model.quantizer.frozen()
@@ -312,9 +313,10 @@ def stage_statistics(model, recordings) -> tuple[list[np.ndarray], np.ndarray]:
         for pcm in recordings:
             frames = torch.from_numpy(pcm[: len(pcm) // frame * frame] / 32768.0).float()
             latents = model.analyze(frames.reshape(1, -1, frame), model.initial_encoder_state())[0][0].numpy()
-            for stage, column in enumerate(quantizer.encode(latents, len(sizes)).T):
+            indices, frame_norms = quantizer.search(latents, len(sizes))
+            for stage, column in enumerate(indices.T):
                 counts[stage] += np.bincount(column, minlength=sizes[stage])
-            norms.append(quantizer.stage_norms(latents, len(sizes)))
+            norms.append(frame_norms)
     return counts, np.concatenate(norms)
 
 
