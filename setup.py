@@ -1,4 +1,5 @@
-"""Builds the C extensions (range coder, trellis search); everything else is in pyproject.toml."""
+"""Builds the C extensions (range coder, trellis and residual VQ searches, streaming
+trunk kernels); everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -13,6 +14,21 @@ setup(
                 "latentcodec/entropy/csrc/range_coder_module.c",
             ],
             depends=["latentcodec/entropy/csrc/range_coder.h"],
+            extra_compile_args=FLAGS,
+        ),
+        Extension(
+            "latentcodec.codecs._stream_kernels",
+            sources=["latentcodec/codecs/csrc/causal_block.c", "latentcodec/codecs/csrc/stream_kernels_module.c"],
+            depends=["latentcodec/codecs/csrc/causal_block.h", "latentcodec/csrc/matvec.h"],
+            extra_compile_args=FLAGS,
+        ),
+        Extension(
+            "latentcodec.quantizers._residual_search",
+            sources=[
+                "latentcodec/quantizers/csrc/residual_search.c",
+                "latentcodec/quantizers/csrc/residual_search_module.c",
+            ],
+            depends=["latentcodec/quantizers/csrc/residual_search.h", "latentcodec/csrc/matvec.h"],
             extra_compile_args=FLAGS,
         ),
         Extension(

@@ -27,7 +27,7 @@ from latentcodec.codecs.audio_codec import VariableDepth, load_audio_model
 from latentcodec.codecs.speech_postfilter import SpeechPostfilter
 from latentcodec.evaluation.audio_quality import audio_files, load_clip, pesq_wb
 from latentcodec.training.audio_data import read_folder
-from latentcodec.training.cli import stage_statistics
+from latentcodec.training.cli import stage_search
 
 
 def load_model(path: str, calibrate_on: str, files: int):
@@ -42,7 +42,7 @@ def load_model(path: str, calibrate_on: str, files: int):
         model, _, _, depth = load_audio_model(path)
     if depth is None:
         recordings = read_folder(calibrate_on, model.config.sample_rate)
-        norms = stage_statistics(model, recordings[:: max(1, len(recordings) // files)])[1]
+        norms = stage_search(model, recordings[:: max(1, len(recordings) // files)])[1]
         depth = VariableDepth.calibrate(norms, np.log2(model.quantizer.codebook_sizes))
     return model, depth
 
@@ -77,7 +77,9 @@ def main() -> None:
                 filtered = np.concatenate([postfilter(f) for f in y[0].numpy().reshape(-1, frame)])
                 scores[f"variable {n} stages, postfilter"].append(pesq_wb(x[0].numpy(), filtered))
                 used = (indices[0] >= 0).numpy()
-                depth_bits = depth.tables.information_bits(used.sum(1) - 1, np.full(len(used), n - 1))
+                depths = used.sum(1)
+                tables = [depth.table(n, previous) for previous in [None, *depths[:-1]]]
+                depth_bits = depth.tables.information_bits(depths - 1, np.array(tables))
                 bits[n].append((used @ np.log2(model.quantizer.codebook_sizes)).sum() + depth_bits.sum())
             latents, _ = model.analyze(x.reshape(1, -1, frame), model.initial_encoder_state())
             y = model.synthesize(latents, model.initial_decoder_state())[0].reshape(1, -1)

@@ -309,8 +309,10 @@ def _export_tokenizer(args) -> None:
 def _export_audio(args) -> None:
     from latentcodec.training.cli import export_audio
 
-    info = export_audio(args.checkpoint, args.output, prior_from=args.prior_from, measure_on=args.measure_on,
-                        measure_files=args.measure_files, postfilter=args.postfilter)
+    info = export_audio(args.checkpoint, args.output, prior_from=args.prior_from, prior_files=args.prior_files,
+                        context_groups=args.context_groups, measure_on=args.measure_on,
+                        measure_files=args.measure_files, postfilter=args.postfilter,
+                        search_beam=args.search_beam)
     print(f"{args.checkpoint} -> {args.output}: {info}")
 
 
@@ -435,12 +437,17 @@ def main(argv=None) -> int:
     p.add_argument("checkpoint", help="a Lightning .ckpt, or a .safetensors weight file")
     p.add_argument("output", help="NAME.safetensors; put it in pretrained/audio/ to install it as codec NAME")
     p.add_argument("--prior-from", default="~/.cache/latentcodec/data/speech/train",
-                   help="training recordings whose index frequencies become the prior")
+                   help="training recordings whose indices the prior and depth tables are fit to")
+    p.add_argument("--prior-files", type=int, help="recordings of --prior-from to use (every k-th; default all)")
+    p.add_argument("--context-groups", type=int, default=128,
+                   help="groups of first indices the prior takes as context (0: a static table per stage)")
     p.add_argument("--measure-on", help="folder of recordings: store real bitrates, mel distance, SI-SDR and "
                    "codebook use in the weights")
     p.add_argument("--measure-files", type=int, default=100, help="recordings of --measure-on to code (every k-th)")
     p.add_argument("--postfilter", action=argparse.BooleanOptionalAction,
                    help="decode through the speech postfilter (default: as the checkpoint's config says)")
+    p.add_argument("--search-beam", type=int, help="paths the encoders' codebook search keeps; the tables are "
+                   "fit to its indices (default: as the checkpoint's config says)")
     p.set_defaults(run=_export_audio)
     sub.add_parser("train-video", help="train a video codec's P-frame model: "
                    "`latentcodec train-video fit --config configs/video-ssf-small.yaml` (LightningCLI)")

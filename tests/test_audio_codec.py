@@ -11,12 +11,14 @@ import soundfile as sf
 import torch
 
 import latentcodec
+import latentcodec.training.cli
 from latentcodec import BitstreamError
 from latentcodec.codecs.audio import AudioCodecModel, AudioModelConfig
 from latentcodec.codecs.audio_codec import AudioCodec, VariableDepth, load_audio_model, save_audio_model
 from latentcodec.codecs.speech_postfilter import SpeechPostfilter
 from latentcodec.container import unpack
 from latentcodec.entropy import CdfTables
+from latentcodec.entropy.residual_index_prior import ResidualIndexPrior
 from latentcodec.media import Audio, MediaError
 from latentcodec.quantizers.residual_vq import depth_under
 
@@ -31,7 +33,7 @@ def speech() -> np.ndarray:
 
 def tiny_codec(quantizer: str = "rvq", name: str = "tiny-audio") -> AudioCodec:
     """An untrained tiny model whose codebooks were initialized (k-means) on
-    real speech, with variable-depth tables calibrated on it."""
+    real speech, with a context prior and variable-depth tables fit to it."""
     torch.manual_seed(0)
     model = AudioCodecModel(AudioModelConfig(quantizer=quantizer, **TINY))
     x = torch.from_numpy(speech()[: 320 * 100]).reshape(2, -1)
@@ -40,16 +42,22 @@ def tiny_codec(quantizer: str = "rvq", name: str = "tiny-audio") -> AudioCodec:
         model(x)
     model.eval()
     sizes = model.quantizer.codebook_sizes
-    rng = np.random.default_rng(0)
-    prior = CdfTables.from_pmfs([rng.random(s) + 0.1 for s in sizes], [0.0] * len(sizes), [0] * len(sizes))
-    return AudioCodec(name, model, "0" * 16, prior, depth=VariableDepth.calibrate(stage_norms(model), np.log2(sizes)))
+    indices, norms = stage_search(model)
+    prior = ResidualIndexPrior.fit(indices, sizes, groups=4)
+    return AudioCodec(name, model, "0" * 16, prior, depth=VariableDepth.calibrate(norms, np.log2(sizes)))
 
 
-def stage_norms(model) -> np.ndarray:
-    pcm = torch.from_numpy(speech()[: len(speech()) // 320 * 320])
-    with torch.no_grad():
-        latents = model.analyze(pcm.reshape(1, -1, 320), model.initial_encoder_state())[0][0].numpy()
-    return model.quantizer.frozen().search(latents, model.config.num_quantizers)[1]
+def stage_search(model) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The speech's indices and residual norms at full depth, as export fits them."""
+    return latentcodec.training.cli.stage_search(model, [(speech() * 32767).astype(np.int16)])
+
+
+def unpack_stream(codec, packets, n_quantizers, variable=False) -> list[np.ndarray]:
+    """Each packet's indices, in stream order (a packet is coded given the one before)."""
+    rows, previous = [], None
+    for packet in packets:
+        rows.append(previous := codec.unpack(packet, n_quantizers, variable, previous))
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +140,7 @@ def test_tokens_are_the_stream_indices(codec):
     tokens = codec.tokenize(torch.from_numpy(pcm), n_quantizers=3)
     assert tokens.dtype == torch.int64 and tokens.shape == (3, -(-len(pcm) // 320))
     packets = stream(codec, pcm, [], bitrate=codec.bitrates[2], variable=False)
-    assert all(np.array_equal(codec.unpack(p, 3), column) for p, column in zip(packets, tokens.T.numpy()))
+    assert all(np.array_equal(row, column) for row, column in zip(unpack_stream(codec, packets, 3), tokens.T.numpy()))
     decoder = codec.stream_decoder(codec.bitrates[2], variable=False)
     assert torch.equal(codec.detokenize(tokens), torch.from_numpy(np.concatenate([decoder.decode(p) for p in packets])))
     stereo_44k = np.stack([pcm, pcm])[:, ::1]
@@ -143,16 +151,20 @@ def test_tokens_are_the_stream_indices(codec):
 
 def test_packets_cost_their_information_plus_at_most_two_bytes(codec):
     indices = codec.tokenize(speech()).T.numpy()
-    counts = [np.bincount(column, minlength=s) + 0.5 for column, s in zip(indices.T, codec.model.quantizer.codebook_sizes)]
-    matched = AudioCodec("tiny", codec.model, "0" * 16, CdfTables.from_pmfs(counts, [0.0] * 4, [0] * 4))
-    stages = np.arange(4)
-    for row in indices:
-        packet = matched.pack(row)
-        assert np.array_equal(matched.unpack(packet, 4), row)
-        information = matched.prior.information_bits(row, stages).sum()
-        assert len(packet) <= np.ceil(information / 8) + 2
-    information = sum(matched.prior.information_bits(row, stages).sum() for row in indices)
-    assert information < 0.95 * indices.size * 5  # the prior pays: fewer bits than 5 per index
+    sizes = codec.model.quantizer.codebook_sizes
+    information = {}
+    for groups in (0, 4):  # static, and with context
+        prior = ResidualIndexPrior.fit([indices], sizes, groups)
+        matched, previous, information[groups] = AudioCodec("tiny", codec.model, "0" * 16, prior), None, 0.0
+        for row in indices:
+            packet = matched.pack(row, previous=previous)
+            assert np.array_equal(matched.unpack(packet, 4, previous=previous), row)
+            bits = prior.information_bits(row, None if previous is None else previous[0]).sum()
+            assert len(packet) <= np.ceil(bits / 8) + 2
+            information[groups] += bits
+            previous = row
+    assert information[0] < 0.95 * indices.size * 5  # the prior pays: fewer bits than 5 per index
+    assert information[4] < 0.97 * information[0]  # and context pays on top of it
 
 
 def test_bitrates_and_choices(codec):
@@ -262,7 +274,8 @@ def test_weights_round_trip(codec, tmp_path):
     path = tmp_path / "tiny.safetensors"
     save_audio_model(codec.model, path, codec.prior, steps=1)
     loaded = AudioCodec.from_file(path)
-    assert loaded.info == {"steps": 1} and np.array_equal(loaded.prior.cdfs, codec.prior.cdfs)
+    assert loaded.info == {"steps": 1} and np.array_equal(loaded.prior.tables.cdfs, codec.prior.tables.cdfs)
+    assert np.array_equal(loaded.prior.groups, codec.prior.groups)
     pcm = speech()
     # fp16 storage moves the weights a little; the loaded codec agrees with itself exactly
     assert loaded.compress(Audio(pcm[None], 16000)) == loaded.compress(Audio(pcm[None], 16000))
@@ -276,8 +289,9 @@ def test_weights_round_trip(codec, tmp_path):
 
 def test_variable_depth_tables_spend_the_bits_of_constant_depth():
     model = tiny_codec().model
-    norms, bits = stage_norms(model), np.log2(model.quantizer.codebook_sizes)
-    depth = VariableDepth.calibrate(norms, bits)
+    recordings, bits = stage_search(model)[1], np.log2(model.quantizer.codebook_sizes)
+    depth = VariableDepth.calibrate(recordings, bits)
+    norms = np.concatenate(recordings)
     assert (np.diff(depth.thresholds) <= 0).all()
     for n, threshold in enumerate(depth.thresholds[:-1], 1):  # all stages and their depth cost more than n stages
         depths = depth_under(norms, threshold)
@@ -295,8 +309,8 @@ def test_variable_depth_streams(codec):
     rows = np.concatenate([encoder.indices(pcm), encoder.indices_flush()])
     depths = (rows >= 0).sum(1)
     assert len(np.unique(depths)) > 1  # frames take the stages they need
-    assert all(np.array_equal(codec.unpack(p, 2, variable=True), row[:d])
-               for p, row, d in zip(stream(codec, pcm, [], codec.bitrates[1]), rows, depths))
+    assert all(np.array_equal(unpacked, row[:d]) for unpacked, row, d in
+               zip(unpack_stream(codec, stream(codec, pcm, [], codec.bitrates[1]), 2, variable=True), rows, depths))
     # against constant depth: the file says which, and both decode
     variable, constant = (codec.compress(Audio(pcm[None], 16000), bitrate=codec.bitrates[1], variable=v) for v in (True, False))
     assert unpack(variable)[0].meta["variable_depth"] is True and "variable_depth" not in unpack(constant)[0].meta

@@ -11,6 +11,7 @@ import torch
 from latentcodec.codecs.audio_codec import AudioCodec, load_audio_model, save_audio_model
 from latentcodec.container import unpack
 from latentcodec.entropy import CdfTables
+from latentcodec.entropy.residual_index_prior import ResidualIndexPrior
 from latentcodec.media import Audio
 from latentcodec.training.audio_codec import AudioCodecTraining
 from latentcodec.training.audio_data import RandomClips, SpeechData
@@ -74,7 +75,7 @@ def test_training_steps_with_the_gan_then_export(speech_dirs, tmp_path):
     assert codec.info == info and info["steps"] == 6
     assert set(info["bitrates"]) == {"0.6"} and info["bitrates"]["0.6"]["packet_kbps"] > 0
     assert all(0 < u <= 1 for u in info["utilization"]) and len(info["utilization"]) == 3
-    assert codec.prior.cdfs.shape[0] == 3
+    assert codec.prior.stages == 3 and codec.prior.context_groups > 1  # the first index given the frame before's
     assert codec.depth.thresholds.shape == (3,) and (np.diff(codec.depth.thresholds) <= 0).all()
     assert unpack(codec.compress(Audio(np.zeros((1, 3200), np.float32), 16000)))[0].meta["variable_depth"] is True
     # weights re-exported: the same tables, the postfilter as asked
@@ -82,7 +83,7 @@ def test_training_steps_with_the_gan_then_export(speech_dirs, tmp_path):
     export_audio(str(weights), str(renewed), prior_from=str(speech_dirs[0]), postfilter=True)
     again = AudioCodec.from_file(renewed)
     assert again.postfilter and not codec.postfilter and again.info["steps"] == 6
-    assert np.array_equal(again.depth.thresholds, codec.depth.thresholds) and np.array_equal(again.prior.cdfs, codec.prior.cdfs)
+    assert np.array_equal(again.depth.thresholds, codec.depth.thresholds) and np.array_equal(again.prior.tables.cdfs, codec.prior.tables.cdfs)
 
 
 def test_training_goes_on_from_weights_with_a_narrower_synthesis(tmp_path):
@@ -95,7 +96,7 @@ def test_training_goes_on_from_weights_with_a_narrower_synthesis(tmp_path):
     with torch.no_grad():
         old(x)  # k-means initialization of the codebooks
     path = tmp_path / "narrow.safetensors"
-    save_audio_model(old, path, CdfTables.from_pmfs([np.ones(16)] * 3, [0.0] * 3, [0] * 3))
+    save_audio_model(old, path, ResidualIndexPrior(CdfTables.from_pmfs([np.ones(16)] * 3, [0.0] * 3, [0] * 3)))
     old = load_audio_model(path)[0]  # as stored (fp16)
     new = AudioCodecTraining(model=TINY | {"synthesis_context": 2}, init_weights=str(path)).codec.eval()
     assert new.decoder.out.weight.shape[1] == 2 * old.decoder.out.weight.shape[1]

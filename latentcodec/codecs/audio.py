@@ -30,6 +30,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from latentcodec.codecs import _stream_kernels
+
 
 @dataclass(frozen=True)
 class AudioModelConfig:
@@ -51,6 +53,10 @@ class AudioModelConfig:
     # vector-quantize-pytorch's usual 2 would replace most of them every step
     dead_code_threshold: float = 0.05
     scalar_levels: tuple[int, ...] = (8, 5, 5, 5)  # rsvq: one FSQ stage of 1000 codes in place of the first VQ
+    # paths the encoder's codebook search keeps (1: greedy, as training
+    # quantizes); wider finds closer codes for the same indices (see
+    # FrozenResidualCodebooks), and decoders cannot tell
+    search_beam: int = 1
     # decoded speech goes through the formant and pitch postfilter (a decoder
     # stage outside the network; see latentcodec.codecs.speech_postfilter)
     postfilter: bool = False
@@ -147,55 +153,34 @@ def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-_GELU_LINEAR = math.sqrt(2 / math.pi)  # F.gelu(approximate="tanh")
-_GELU_CUBIC = 0.044715 * _GELU_LINEAR
-
-
 class FrozenBlock:
-    """A :class:`CausalBlock` on numpy for one frame per call.
-
-    Streaming runs one small vector through each op, where torch spends
-    5-10 us per op in dispatch alone; numpy takes well under one. Constant
-    factors are folded into the matrices to save calls: the norm's scale and
-    shift into ``expand``, and GELU's 1/2 and the gain into ``project``
-    (a change in rounding only).
+    """A :class:`CausalBlock`'s weights for streaming one frame per call
+    (the C kernel ``csrc/causal_block.c``; torch spends 5-10 us per op on
+    one small vector in dispatch alone). Constant factors are folded into
+    the matrices: the norm's scale and shift into ``expand``, and GELU's 1/2
+    and the gain into ``project`` (a change in rounding only).
     """
 
     def __init__(self, block: CausalBlock):
         depthwise, depthwise_bias, scale, shift, expand, expand_bias, project, project_bias, gain = _numpy(
             block.depthwise, block.depthwise_bias, block.norm.weight, block.norm.bias, block.expand.weight,
             block.expand.bias, block.project.weight, block.project.bias, block.gain)
-        self.depthwise, self.depthwise_bias = _f32(depthwise), _f32(depthwise_bias)  # [kernel, channels], oldest first
-        self.eps = block.norm.eps
-        self.expand, self.expand_bias = _f32(expand * scale), _f32(expand @ shift + expand_bias)
-        self.project, self.project_bias = _f32(0.5 * gain[:, None] * project), _f32(gain * project_bias)
+        self.weights = (
+            _f32(depthwise), _f32(depthwise_bias),  # [kernel, channels], oldest first
+            _f32((expand * scale).T), _f32(expand @ shift + expand_bias),  # transposed, as the kernel reads them
+            _f32((0.5 * gain[:, None] * project).T), _f32(gain * project_bias),
+            block.norm.eps,
+        )
+        self.window_shape = depthwise.shape
 
-    def __call__(self, x: np.ndarray, window: np.ndarray, scratch: "TrunkStream") -> None:
+    def __call__(self, x: np.ndarray, window: np.ndarray) -> None:
         """Updates ``x`` [channels] in place; ``window`` [kernel, channels] is
         this block's state, the inputs of the frames before (oldest first)."""
-        h, wide, t = scratch.h, scratch.wide, scratch.t
-        window[:-1] = window[1:]
-        window[-1] = x
-        np.einsum("kc,kc->c", window, self.depthwise, out=h)
-        h += self.depthwise_bias
-        h -= float(h.sum()) / len(h)  # LayerNorm (biased variance, as torch's); its affine map is in expand
-        h *= 1 / math.sqrt(float(np.dot(h, h)) / len(h) + self.eps)
-        np.matmul(self.expand, h, out=wide)
-        wide += self.expand_bias
-        np.multiply(wide, wide, out=t)  # 2 gelu(u) = u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3)))
-        t *= _GELU_CUBIC
-        t += _GELU_LINEAR
-        t *= wide
-        np.tanh(t, out=t)
-        t += 1
-        t *= wide
-        np.matmul(self.project, t, out=h)
-        h += self.project_bias
-        x += h
+        _stream_kernels.block(*self.weights, x, window)
 
 
 class FrozenTrunk:
-    """A :class:`_Trunk` on numpy (float32) for streaming one frame per call:
+    """A :class:`_Trunk` on float32 arrays for streaming one frame per call:
     the weights, shared by any number of streams (:meth:`stream`).
 
     The input map sees the last ``context`` inputs, oldest first, as the
@@ -205,7 +190,7 @@ class FrozenTrunk:
 
     def __init__(self, trunk: _Trunk, context: int = 1):
         inp, inp_bias, out, out_bias = _numpy(trunk.inp.weight, trunk.inp.bias, trunk.out.weight, trunk.out.bias)
-        self.inp, self.inp_bias, self.out, self.out_bias = _f32(inp), _f32(inp_bias), _f32(out), _f32(out_bias)
+        self.inp, self.inp_bias, self.out, self.out_bias = _f32(inp.T), _f32(inp_bias), _f32(out.T), _f32(out_bias)
         self.blocks = [FrozenBlock(b) for b in trunk.blocks]
         self.context = context
 
@@ -216,17 +201,15 @@ class FrozenTrunk:
 
 class TrunkStream:
     """One stream through a :class:`FrozenTrunk`: its state (the inputs the
-    input map and each block still see) and scratch space, allocated once."""
+    input map and each block still see)."""
 
     def __init__(self, trunk: FrozenTrunk):
-        channels, inputs = trunk.inp.shape
+        inputs, channels = trunk.inp.shape
         self.trunk = trunk
         self.inputs = np.zeros(inputs, np.float32)
-        self.features = np.zeros(trunk.out.shape[1], np.float32)
-        self.windows = [np.zeros(b.depthwise.shape, np.float32) for b in trunk.blocks]
-        wide = max((len(b.expand_bias) for b in trunk.blocks), default=0)
-        self.x, self.h = np.empty(channels, np.float32), np.empty(channels, np.float32)
-        self.wide, self.t = np.empty(wide, np.float32), np.empty(wide, np.float32)
+        self.features = np.zeros(trunk.out.shape[0], np.float32)
+        self.windows = [np.zeros(b.window_shape, np.float32) for b in trunk.blocks]
+        self.x = np.empty(channels, np.float32)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """One frame's input [inputs / context] -> its output [outputs] (a new array)."""
@@ -234,13 +217,14 @@ class TrunkStream:
         step = len(self.inputs) // trunk.context
         self.inputs[:-step] = self.inputs[step:]
         self.inputs[-step:] = frame
-        np.matmul(trunk.inp, self.inputs, out=x)
-        x += trunk.inp_bias
+        _stream_kernels.matvec(trunk.inp, trunk.inp_bias, self.inputs, x)
         for block, window in zip(trunk.blocks, self.windows):
-            block(x, window, self)
+            block(x, window)
         self.features[:-len(x)] = self.features[len(x):]
         self.features[-len(x):] = x
-        return trunk.out @ self.features + trunk.out_bias
+        out = np.empty(trunk.out.shape[1], np.float32)
+        _stream_kernels.matvec(trunk.out, trunk.out_bias, self.features, out)
+        return out
 
 
 class AudioCodecModel(nn.Module):

@@ -2,16 +2,21 @@
 packets, streams, ``.lc`` files and tokens.
 
 Packets. One packet per frame (20 ms): the indices of the frame's first
-quantizer stages, range coded under a static prior per stage (integer CDFs
-stored with the weights) and ended, so each packet decodes on its own. A
-stream's nominal depth n (its bitrate) is agreed out of band, as with any
-real-time codec; the ``.lc`` header carries it for files.
+quantizer stages, range coded and ended, under integer tables stored with the
+weights (:class:`~latentcodec.entropy.residual_index_prior.ResidualIndexPrior`):
+the first index given the frame before's, the second given the first, the
+rest static. So a packet decodes after the one before it (the decoder's
+state needs them in order anyway); a stream's first frame, and older weights
+whose prior is static, need nothing before. A stream's nominal depth n (its
+bitrate) is agreed out of band, as with any real-time codec; the ``.lc``
+header carries it for files.
 
 Variable depth (the default where the weights carry its tables). A frame
 takes stages until its residual is small enough (see
 :class:`~latentcodec.quantizers.residual_vq.ResidualVectorQuantizer`), under
 the threshold that spends, on the training data, as many bits as n fixed
-stages; its packet starts with the depth, range coded under a table per n.
+stages; its packet starts with the depth, range coded under a table per n
+and depth of the frame before.
 Pauses take one stage and onsets all of them: the same mean rate buys more
 quality. With constant depth every frame takes n stages (packets of steady
 size, and tokens). The threshold is a float decision of the encoder only;
@@ -46,6 +51,7 @@ from latentcodec.codecs.audio import AudioCodecModel, AudioModelConfig
 from latentcodec.codecs.speech_postfilter import SpeechPostfilter
 from latentcodec.pretrained import file_hash, pretrained_dirs, read_weights
 from latentcodec.entropy import CdfTables, RangeDecoder, RangeEncoder
+from latentcodec.entropy.residual_index_prior import BACKOFF, ResidualIndexPrior
 from latentcodec.errors import BitstreamError
 from latentcodec.media import Audio
 from latentcodec.quantizers.residual_vq import depth_under
@@ -62,24 +68,37 @@ TRAINING_STATE = ("cluster_size", "embed_avg")  # codebook EMA statistics: only 
 class VariableDepth:
     """What variable-depth coding needs, per nominal depth n = 1..N: the
     residual threshold (``thresholds[n - 1]``, float32: the encoder's only)
-    and the table the depth is coded under (table n - 1, symbol depth - 1)."""
+    and the tables the depth is coded under (symbol depth - 1), one per depth
+    of the frame before (see :meth:`table`)."""
 
     thresholds: np.ndarray
     tables: CdfTables
 
+    def table(self, n: int, previous: int | None) -> int:
+        """The table of a depth at nominal depth ``n`` after a frame of depth
+        ``previous`` (None: a stream's first frame). Weights from before
+        depth context have one table per n."""
+        stages = len(self.thresholds)
+        if len(self.tables.lengths) == stages:
+            return n - 1
+        return (n - 1) * (stages + 1) + (stages if previous is None else previous - 1)
+
     @classmethod
-    def calibrate(cls, stage_norms: np.ndarray, stage_bits) -> "VariableDepth":
-        """From ``stage_norms`` [frames, N] of training latents (the norms of
-        the frozen quantizers' ``search``) and each stage's bits: per
-        n, the threshold at which the mean index bits plus the depth's
-        entropy equal n stages' bits, and the depths' frequencies there."""
-        stages = stage_norms.shape[1]
+    def calibrate(cls, stage_norms: list[np.ndarray], stage_bits) -> "VariableDepth":
+        """From ``stage_norms`` [frames, N] of the training recordings (the
+        norms of the frozen quantizers' ``search``, one array per recording)
+        and each stage's bits: per n, the threshold at which the mean index
+        bits plus the depth's entropy equal n stages' bits, and the tables of
+        the depths there given the depth before (backed off to their
+        marginal; the depth of a 20 ms frame mostly follows the one before)."""
+        norms = np.concatenate(stage_norms)
+        stages = norms.shape[1]
         cumulative = np.concatenate([[0.0], np.cumsum(stage_bits)])
-        finite = stage_norms[np.isfinite(stage_norms)]
+        finite = norms[np.isfinite(norms)]
         low, high = (max(float(finite.min()) / 2, 1e-6), float(finite.max()) * 2) if finite.size else (1.0, 1.0)
 
         def spend(threshold):
-            counts = np.bincount(depth_under(stage_norms, threshold) - 1, minlength=stages).astype(np.float64)
+            counts = np.bincount(depth_under(norms, threshold) - 1, minlength=stages).astype(np.float64)
             p = counts[counts > 0] / counts.sum()
             return counts, (counts @ cumulative[1:]) / counts.sum() - (p * np.log2(p)).sum()
 
@@ -90,25 +109,33 @@ class VariableDepth:
                 mid = (lo + hi) / 2
                 lo, hi = (mid, hi) if spend(np.exp(mid))[1] > cumulative[n] else (lo, mid)
             thresholds.append(np.exp(hi))
-            pmfs.append(spend(np.exp(hi))[0] + 0.5)
-        return cls(np.array(thresholds, dtype=np.float32), CdfTables.from_pmfs(pmfs, [0.0] * stages, [0] * stages))
+            marginal, transitions = spend(np.exp(hi))[0] + 0.5, np.zeros((stages + 1, stages))
+            for recording in stage_norms:
+                depths = depth_under(recording, np.exp(hi)) - 1
+                np.add.at(transitions, (np.r_[stages, depths[:-1]], depths), 1)
+            pmfs += list(transitions + BACKOFF * marginal / marginal.sum())
+        count = len(pmfs)
+        return cls(np.array(thresholds, dtype=np.float32), CdfTables.from_pmfs(pmfs, [0.0] * count, [0] * count))
 
 
-def save_audio_model(model: AudioCodecModel, path, prior: CdfTables, depth: VariableDepth | None = None, **info) -> None:
-    """Parameters and codebooks as fp16, the prior's integer tables and the
-    depth thresholds exactly."""
+def save_audio_model(model: AudioCodecModel, path, prior: ResidualIndexPrior, depth: VariableDepth | None = None,
+                     **info) -> None:
+    """Parameters and codebooks as fp16; the prior's integer tables and
+    context map, and the depth thresholds, exactly."""
     state = {k: (v.half() if v.is_floating_point() else v).contiguous()
              for k, v in model.state_dict().items() if k.rsplit(".", 1)[-1] not in TRAINING_STATE}
-    tables = [("prior", prior)] + ([("depth", depth.tables)] if depth else [])
+    tables = [("prior", prior.tables)] + ([("depth", depth.tables)] if depth else [])
     state |= {f"{name}.{k}": torch.from_numpy(np.ascontiguousarray(v)) for name, t in tables for k, v in
               (("cdfs", t.cdfs), ("lengths", t.lengths), ("offsets", t.offsets))}
+    if prior.groups is not None:
+        state["prior.groups"] = torch.from_numpy(prior.groups.astype(np.int32))
     if depth:
         state["depth.thresholds"] = torch.from_numpy(depth.thresholds.astype(np.float32))
     meta = {"kind": "audio-codec", "config": json.dumps(model.config.to_dict()), "info": json.dumps(info)}
     save_file(state, str(path), metadata=meta)
 
 
-def load_audio_model(path) -> tuple[AudioCodecModel, CdfTables, dict, VariableDepth | None]:
+def load_audio_model(path) -> tuple[AudioCodecModel, ResidualIndexPrior, dict, VariableDepth | None]:
     """(model, prior, info, variable-depth tables or None for weights without them)."""
     meta, state = read_weights(path, "audio-codec")
     model = AudioCodecModel(AudioModelConfig.from_dict(json.loads(meta["config"])))
@@ -116,7 +143,8 @@ def load_audio_model(path) -> tuple[AudioCodecModel, CdfTables, dict, VariableDe
     def tables(name):
         return CdfTables(*(state.pop(f"{name}.{k}").numpy() for k in ("cdfs", "lengths", "offsets")))
 
-    prior = tables("prior")
+    groups = state.pop("prior.groups").numpy() if "prior.groups" in state else None  # static before context
+    prior = ResidualIndexPrior(tables("prior"), groups)
     depth = VariableDepth(state.pop("depth.thresholds").numpy(), tables("depth")) if "depth.thresholds" in state else None
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     for key in [k for k in state if k.endswith("_codebook.embed")]:  # an EMA state that agrees with the codebook
@@ -155,6 +183,7 @@ class AudioStreamEncoder:
         self._threshold = threshold
         self._analysis = codec.analysis.stream()
         self._pending = np.zeros(0, dtype=np.float32)
+        self._previous = None  # the last packet's indices: the next one is coded given them
 
     def encode(self, pcm) -> list[bytes]:
         """Packets for the frames ``pcm`` completes (often none, or several)."""
@@ -165,7 +194,10 @@ class AudioStreamEncoder:
         return [self._pack(row) for row in self.indices_flush()]
 
     def _pack(self, row: np.ndarray) -> bytes:
-        return self.codec.pack(row[row >= 0], self.n_quantizers if self.variable else None)
+        row = row[row >= 0]
+        packet = self.codec.pack(row, self.n_quantizers if self.variable else None, self._previous)
+        self._previous = row
+        return packet
 
     def indices(self, pcm) -> np.ndarray:
         """Like :meth:`encode`, as indices [frames, stages] (-1 past a frame's depth)."""
@@ -182,7 +214,7 @@ class AudioStreamEncoder:
         return self.indices(np.zeros(self.codec.frame - len(self._pending), dtype=np.float32))
 
     def _frame(self, samples: np.ndarray) -> np.ndarray:
-        return self.codec.quantizer.encode(self._analysis(samples)[None], self._stages, self._threshold)[0]
+        return self.codec.quantizer.encode(self._analysis(samples)[None], self._stages, self._threshold, self.codec.beam)[0]
 
 
 class AudioStreamDecoder:
@@ -193,10 +225,14 @@ class AudioStreamDecoder:
         self.codec, self.n_quantizers, self.variable = codec, n_quantizers, variable
         self._synthesis = codec.synthesis.stream()
         self._postfilter = SpeechPostfilter(codec.sample_rate, codec.frame) if postfilter else None
+        self._previous = None  # the last packet's indices
 
     def decode(self, packet: bytes) -> np.ndarray:
-        """Raises BitstreamError for a damaged packet, leaving the stream's state as it was."""
-        return self.decode_indices(self.codec.unpack(packet, self.n_quantizers, self.variable))
+        """The packets of a stream in order. Raises BitstreamError for a
+        damaged packet, leaving the stream's state as it was."""
+        indices = self.codec.unpack(packet, self.n_quantizers, self.variable, self._previous)
+        self._previous = indices
+        return self.decode_indices(indices)
 
     def decode_indices(self, indices: np.ndarray) -> np.ndarray:
         pcm = self._synthesis(self.codec.quantizer.decode(np.asarray(indices, dtype=np.int64).reshape(1, -1))[0])
@@ -226,28 +262,31 @@ class AudioCodec(Codec):
 
     Decoding applies the speech postfilter where the model's config asks for
     it; set ``postfilter = False`` to hear the network alone (the bitstream
-    is the same either way).
+    is the same either way). Encoders search the codebooks with the config's
+    beam; ``beam = 1`` (greedy) is faster and slightly worse, and any
+    decoder reads either.
     """
 
     modality = "audio"
 
-    def __init__(self, name: str, model: AudioCodecModel, weights_hash: str, prior: CdfTables, info: dict | None = None,
+    def __init__(self, name: str, model: AudioCodecModel, weights_hash: str, prior: ResidualIndexPrior, info: dict | None = None,
                  depth: VariableDepth | None = None):
         self.name, self.model, self.weights_hash, self.info = name, model.eval(), weights_hash, info or {}
         # streams run these numpy copies, not the torch modules (see AudioCodecModel.frozen)
         self.analysis, self.synthesis = model.frozen()
         self.quantizer = model.quantizer.frozen()
-        if len(prior.lengths) != model.config.num_quantizers:
-            raise ValueError(f"{name}: the prior has {len(prior.lengths)} tables for {model.config.num_quantizers} stages")
+        if prior.stages != model.config.num_quantizers:
+            raise ValueError(f"{name}: the prior has tables for {prior.stages} stages, the model {model.config.num_quantizers}")
         prior.validate()
         self.prior = prior
         stages = model.config.num_quantizers
         if depth is not None:
-            if depth.thresholds.shape != (stages,) or len(depth.tables.lengths) != stages:
+            if depth.thresholds.shape != (stages,) or len(depth.tables.lengths) not in (stages, stages * (stages + 1)):
                 raise ValueError(f"{name}: the variable-depth tables are not for {stages} stages")
             depth.tables.validate()
         self.depth = depth
         self.postfilter = model.config.postfilter
+        self.beam = model.config.search_beam
 
     @classmethod
     def from_file(cls, path) -> "AudioCodec":
@@ -308,25 +347,29 @@ class AudioCodec(Codec):
 
     # ------------------------------------------------------------ packets
 
-    def pack(self, indices: np.ndarray, variable_at: int | None = None) -> bytes:
-        """One frame's indices as a packet; ``variable_at`` (a nominal depth)
-        puts their count first, coded under that depth's table."""
+    def pack(self, indices: np.ndarray, variable_at: int | None = None, previous: np.ndarray | None = None) -> bytes:
+        """One frame's indices as a packet, after a frame whose indices were
+        ``previous`` (None: a stream's first); ``variable_at`` (a nominal
+        depth) puts their count first, coded under that depth's tables."""
         encoder = RangeEncoder()
         if variable_at:
-            encoder.encode_with_indexes(np.array([len(indices) - 1], np.int32), np.array([variable_at - 1], np.int32), *self.depth.tables)
-        encoder.encode_with_indexes(np.asarray(indices, dtype=np.int32), np.arange(len(indices), dtype=np.int32), *self.prior)
+            table = self.depth.table(variable_at, None if previous is None else len(previous))
+            encoder.encode_with_indexes(np.array([len(indices) - 1], np.int32), np.array([table], np.int32), *self.depth.tables)
+        self.prior.encode(encoder, indices, None if previous is None else int(previous[0]))
         return encoder.flush()
 
-    def unpack(self, packet: bytes, n_quantizers: int, variable: bool = False) -> np.ndarray:
+    def unpack(self, packet: bytes, n_quantizers: int, variable: bool = False, previous: np.ndarray | None = None) -> np.ndarray:
         """A packet's indices: ``n_quantizers`` of them, or with ``variable``
-        as many as the packet says (at nominal depth ``n_quantizers``)."""
+        as many as the packet says (at nominal depth ``n_quantizers``), after
+        a frame whose indices were ``previous`` (None: a stream's first)."""
         decoder, count = RangeDecoder(bytes(packet)), n_quantizers
         try:
             if variable:
-                count = int(decoder.decode_with_indexes(np.array([n_quantizers - 1], np.int32), *self.depth.tables)[0]) + 1
+                table = self.depth.table(n_quantizers, None if previous is None else len(previous))
+                count = int(decoder.decode_with_indexes(np.array([table], np.int32), *self.depth.tables)[0]) + 1
                 if not 1 <= count <= self.model.config.num_quantizers:
                     raise BitstreamError(f"it says {count} stages, outside 1..{self.model.config.num_quantizers}")
-            indices = decoder.decode_with_indexes(np.arange(count, dtype=np.int32), *self.prior)
+            indices = self.prior.decode(decoder, count, None if previous is None else int(previous[0]))
         except BitstreamError as e:
             raise BitstreamError(f"packet of {len(packet)} bytes is damaged: {e}") from None
         # a whole packet leaves the decoder exactly 3 bytes (of zeros) past its end

@@ -118,12 +118,13 @@ class FrozenResidualScalarVector:
         self.quantizer = quantizer
         self.vector = quantizer.vector_stages.frozen()
 
-    def encode(self, z: np.ndarray, stages: int, threshold: float | None = None) -> np.ndarray:
-        """As :meth:`FrozenResidualCodebooks.encode`; the threshold applies to the VQ stages."""
-        return keep_depth(*self.search(z, stages), threshold)
+    def encode(self, z: np.ndarray, stages: int, threshold: float | None = None, beam: int = 1) -> np.ndarray:
+        """As :meth:`FrozenResidualCodebooks.encode`; the threshold and the beam apply to the VQ stages."""
+        return keep_depth(*self.search(z, stages, beam, threshold), threshold)
 
     @torch.no_grad()
-    def search(self, z: np.ndarray, stages: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, z: np.ndarray, stages: int, beam: int = 1,
+               threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`FrozenResidualCodebooks.search`: norms are inf for the
         scalar stages, which every vector takes."""
         q = self.quantizer
@@ -133,11 +134,13 @@ class FrozenResidualScalarVector:
             codes, index = q.scalar_quantizer(to_scalar(residual))
             residual = residual - from_scalar(codes)
             indices.append(index.numpy().astype(np.int64))
-        indices, norms = np.stack(indices, 1), np.full((len(residual), scalar), np.inf, dtype=np.float32)
+        paths = np.full((len(residual), stages, stages), -1, dtype=np.int64)
+        norms = np.full((len(residual), stages), np.inf, dtype=np.float32)
+        for depth in range(1, stages + 1):
+            paths[:, depth - 1, : min(depth, scalar)] = np.stack(indices[:depth], 1)
         if stages > scalar:
-            vector_indices, vector_norms = self.vector.search(residual.numpy(), stages - scalar)
-            indices, norms = np.concatenate([indices, vector_indices], 1), np.concatenate([norms, vector_norms], 1)
-        return indices, norms
+            paths[:, scalar:, scalar:], norms[:, scalar:] = self.vector.search(residual.numpy(), stages - scalar, beam, threshold)
+        return paths, norms
 
     @torch.no_grad()
     def decode(self, indices: np.ndarray) -> np.ndarray:

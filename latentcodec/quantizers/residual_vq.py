@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from vector_quantize_pytorch import ResidualVQ
 
+from latentcodec.quantizers import _residual_search
+
 
 class ResidualVectorQuantizer(nn.Module):
     """``num_quantizers`` EMA codebooks of ``codebook_size`` entries on successive residuals of ``z`` [batch, ..., dim].
@@ -142,53 +144,50 @@ class ResidualVectorQuantizer(nn.Module):
 
 
 class FrozenResidualCodebooks:
-    """Greedy residual VQ on numpy, for coding one frame at a time.
+    """Residual VQ on numpy, for coding one frame at a time.
 
-    A streaming codec quantizes one small vector per call, where the torch
-    layers spend ~50 us per stage in dispatch alone; this takes a few. Each
-    stage picks the entry maximizing r.c - |c|^2/2 (the nearest one), ties to
-    the lowest index, and its result depends only on the input and the
+    The search runs in C (``csrc/residual_search.c``): a streaming codec
+    quantizes one small vector per call, where torch layers spend ~50 us per
+    stage in dispatch alone. Its results depend only on the input and the
     codebooks, so encoding is the same however the input was chunked.
+
+    Greedy (``beam`` 1, as training quantizes), each stage picks the entry
+    maximizing r.c - |c|^2/2 (the nearest one), ties to the lowest index.
+    A wider beam keeps the ``beam`` closest partial codes at each stage (the
+    M-algorithm of multistage VQ search): the same number of indices, for a
+    closer code; decoders cannot tell.
     """
 
     def __init__(self, codebooks: np.ndarray):
         self.codebooks = np.ascontiguousarray(codebooks, dtype=np.float32)  # [stages, size, dim]
+        self.transposed = np.ascontiguousarray(self.codebooks.transpose(0, 2, 1))  # what the search reads
         self.half_norms = 0.5 * np.einsum("skd,skd->sk", self.codebooks, self.codebooks)
 
-    def encode(self, z: np.ndarray, stages: int, threshold: float | None = None) -> np.ndarray:
+    def encode(self, z: np.ndarray, stages: int, threshold: float | None = None, beam: int = 1) -> np.ndarray:
         """``z`` [n, dim] -> indices [n, stages]; with a ``threshold``, a
         vector stops (its later indices -1) once its residual's norm is at
         most the threshold, as in :class:`ResidualVectorQuantizer`."""
-        if len(z) == 1:
-            return self._encode_one(np.array(z[0], dtype=np.float32), stages, threshold)[None]
-        return keep_depth(*self.search(z, stages), threshold)
+        return keep_depth(*self.search(z, stages, beam, threshold), threshold)
 
-    def _encode_one(self, residual: np.ndarray, stages: int, threshold: float | None) -> np.ndarray:
-        """:meth:`encode` for the one vector a stream codes per call: it stops
-        searching where the vector stops, and scalar control flow costs less
-        than array masks."""
-        out = np.full(stages, -1, dtype=np.int64)
-        for s in range(stages):
-            if s and threshold is not None and math.sqrt(float(residual @ residual)) <= threshold:
-                break
-            out[s] = index = int(np.argmax(self.codebooks[s] @ residual - self.half_norms[s]))
-            residual = residual - self.codebooks[s][index]
-        return out
-
-    def search(self, z: np.ndarray, stages: int) -> tuple[np.ndarray, np.ndarray]:
-        """``z`` [n, dim] -> (indices, norms), both [n, stages]: every stage's
-        index, and the norm of the residual it quantizes (inf for the first,
-        which every vector takes). :func:`keep_depth` turns them into the
-        indices at any threshold, so one pass serves them all."""
-        residual = np.array(z, dtype=np.float32)
-        indices = np.empty((residual.shape[0], stages), dtype=np.int64)
-        norms = np.full((residual.shape[0], stages), np.inf, dtype=np.float32)
-        for s in range(stages):
-            if s:
-                norms[:, s] = np.sqrt(np.einsum("nd,nd->n", residual, residual))
-            indices[:, s] = index = (residual @ self.codebooks[s].T - self.half_norms[s]).argmax(1)
-            residual -= self.codebooks[s][index]
-        return indices, norms
+    def search(self, z: np.ndarray, stages: int, beam: int = 1,
+               threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``z`` [n, dim] -> (paths [n, stages, stages], norms [n, stages]):
+        for each depth d, the best indices found for d stages
+        (``paths[:, d - 1, :d]``, -1 after), and the norm of the residual
+        the best path leaves to stage d (inf for the first, which every
+        vector takes). Greedy paths are prefixes of one another.
+        :func:`keep_depth` picks each vector's path under any threshold, so
+        one pass serves them all; given the threshold, a vector's search
+        stops where it does (later norms 0)."""
+        z = np.ascontiguousarray(z, dtype=np.float32)
+        size, dim = self.codebooks.shape[1:]
+        if z.ndim != 2 or z.shape[1] != dim or not 1 <= stages <= len(self.codebooks):
+            raise ValueError(f"search takes [n, {dim}] vectors and 1..{len(self.codebooks)} stages")
+        paths = np.empty((len(z), stages, stages), dtype=np.int64)
+        norms = np.empty((len(z), stages), dtype=np.float32)
+        _residual_search.search(self.codebooks, self.transposed, self.half_norms, size, dim, z, stages, beam,
+                                -1.0 if threshold is None else threshold, paths, norms)
+        return paths, norms
 
     def decode(self, indices: np.ndarray) -> np.ndarray:
         """indices [n, stages] -> [n, dim], the sum of the stages' entries (-1: none)."""
@@ -203,10 +202,10 @@ def depth_under(norms: np.ndarray, threshold: float) -> np.ndarray:
     return np.cumprod((norms > threshold) | np.isinf(norms), axis=-1).sum(-1)
 
 
-def keep_depth(indices: np.ndarray, norms: np.ndarray, threshold: float | None) -> np.ndarray:
-    """A search's indices with those past each vector's depth under
-    ``threshold`` set to -1 (all kept when there is none)."""
-    if threshold is None:
-        return indices
-    past = np.arange(indices.shape[1]) >= depth_under(norms, threshold)[:, None]
-    return np.where(past, -1, indices)
+def keep_depth(paths: np.ndarray, norms: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Each vector's indices [n, stages] from a search's ``paths`` and
+    ``norms``: the path of its depth under ``threshold`` (all stages when
+    there is none), -1 past it."""
+    stages = paths.shape[1]
+    depth = np.full(len(paths), stages) if threshold is None else depth_under(norms, threshold)
+    return paths[np.arange(len(paths)), depth - 1]

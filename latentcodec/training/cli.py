@@ -259,20 +259,23 @@ with `{spec}`, means over images:
 
 
 def export_audio(checkpoint: str, output: str, prior_from: str = "~/.cache/latentcodec/data/speech/train",
-                 prior_files: int = 600, measure_on: str | None = None, measure_files: int = 100,
-                 postfilter: bool | None = None) -> dict:
+                 prior_files: int | None = None, context_groups: int = 128, measure_on: str | None = None,
+                 measure_files: int = 100, postfilter: bool | None = None, search_beam: int | None = None) -> dict:
     """Writes an audio codec checkpoint (or weights, to renew their tables)
-    as a safetensors weight file (fp16) with its entropy-coding prior: per
-    stage, the frequency of each index over ``prior_files`` recordings of
-    ``prior_from`` (training data, never the development set), made an
-    integer CDF; and, from the same recordings, the variable-depth thresholds
-    and depth tables (``VariableDepth.calibrate``). ``postfilter`` sets the
-    config's speech postfilter (left out: as the source has it). With
+    as a safetensors weight file (fp16) with its entropy-coding prior, fit to
+    the indices of ``prior_files`` recordings (all when not given) of
+    ``prior_from`` (training data, never the development set): with
+    ``context_groups`` groups of first indices as context
+    (``ResidualIndexPrior.fit``; 0: a static table per stage); and, from the
+    same recordings, the variable-depth thresholds and depth tables
+    (``VariableDepth.calibrate``). ``postfilter`` and ``search_beam``
+    set the config's speech postfilter and encoder search (left out: as the
+    source has them). With
     ``measure_on``, codes that folder's first ``measure_files`` recordings
     (every k-th) through the file as written and stores the figures with it
     (see :func:`_measure_audio`)."""
     from latentcodec.codecs.audio_codec import AudioCodec, VariableDepth, load_audio_model, save_audio_model
-    from latentcodec.entropy import CdfTables
+    from latentcodec.entropy.residual_index_prior import ResidualIndexPrior
     from latentcodec.training.audio_codec import AudioCodecTraining
     from latentcodec.training.audio_data import read_folder
 
@@ -282,17 +285,17 @@ def export_audio(checkpoint: str, output: str, prior_from: str = "~/.cache/laten
     else:
         module, _, steps = _trained_module(AudioCodecTraining, checkpoint)
         model = module.codec.eval()
-    if postfilter is not None:
-        model.config = dataclasses.replace(model.config, postfilter=postfilter)
+    settings = {"postfilter": postfilter, "search_beam": search_beam}
+    model.config = dataclasses.replace(model.config, **{k: v for k, v in settings.items() if v is not None})
     with torch.no_grad():
         for name, tensor in model.state_dict().items():  # what save_audio_model keeps
             if tensor.is_floating_point():
                 tensor.copy_(tensor.half().float())
     recordings = read_folder(prior_from, model.config.sample_rate)
-    recordings = recordings[:: max(1, len(recordings) // prior_files)]
+    recordings = recordings[:: max(1, len(recordings) // (prior_files or len(recordings)))]
     sizes = model.quantizer.codebook_sizes
-    counts, norms = stage_statistics(model, recordings)
-    prior = CdfTables.from_pmfs([c + 0.5 for c in counts], [0.0] * len(sizes), [0] * len(sizes))
+    indices, norms = stage_search(model, recordings)
+    prior = ResidualIndexPrior.fit(indices, sizes, context_groups)
     depth = VariableDepth.calibrate(norms, np.log2(sizes))
     info = {"steps": steps // 2, "prior_from": f"{len(recordings)} recordings of {prior_from}"}
     save_audio_model(model, output, prior, depth, **info)
@@ -302,22 +305,20 @@ def export_audio(checkpoint: str, output: str, prior_from: str = "~/.cache/laten
     return info
 
 
-def stage_statistics(model, recordings) -> tuple[list[np.ndarray], np.ndarray]:
-    """Over int16 ``recordings`` coded at full depth: how often each stage
-    uses each index, and each frame's residual norms per stage (see the
-    frozen quantizers' ``search``)."""
-    sizes, frame = model.quantizer.codebook_sizes, model.config.frame
-    counts, norms = [np.zeros(s) for s in sizes], []
-    quantizer = model.quantizer.frozen()
+def stage_search(model, recordings) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per int16 recording (of a frame or more) coded at full depth: each
+    frame's indices and residual norms per stage (the frozen quantizers'
+    ``search``, with the model's beam)."""
+    stages, frame = model.config.num_quantizers, model.config.frame
+    quantizer, indices, norms = model.quantizer.frozen(), [], []
     with torch.inference_mode():
-        for pcm in recordings:
+        for pcm in (r for r in recordings if len(r) >= frame):
             frames = torch.from_numpy(pcm[: len(pcm) // frame * frame] / 32768.0).float()
             latents = model.analyze(frames.reshape(1, -1, frame), model.initial_encoder_state())[0][0].numpy()
-            indices, frame_norms = quantizer.search(latents, len(sizes))
-            for stage, column in enumerate(indices.T):
-                counts[stage] += np.bincount(column, minlength=sizes[stage])
+            paths, frame_norms = quantizer.search(latents, stages, model.config.search_beam)
+            indices.append(paths[:, -1])
             norms.append(frame_norms)
-    return counts, np.concatenate(norms)
+    return indices, norms
 
 
 def _measure_audio(codec, folder: str, files: int) -> dict:
