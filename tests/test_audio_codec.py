@@ -40,7 +40,7 @@ def tiny_codec(quantizer: str = "rvq", name: str = "tiny-audio") -> AudioCodec:
     model.train()
     with torch.no_grad():
         model(x)
-    model.eval()
+    model.eval().as_stored()
     sizes = model.quantizer.codebook_sizes
     indices, norms = stage_search(model)
     prior = ResidualIndexPrior.fit(indices, sizes, groups=4)

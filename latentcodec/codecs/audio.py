@@ -16,8 +16,8 @@ A frame's output depends on that frame and earlier ones only, so the
 algorithmic latency is one frame. Every layer keeps its past in an explicit
 state, and the same ``forward`` runs a whole clip (training) or one frame at a
 time (streaming, with the state carried over). For streaming on a CPU,
-``AudioCodecModel.frozen()`` gives the same arithmetic on numpy, one frame
-per call, at a fraction of the per-op overhead.
+``AudioCodecModel.frozen()`` gives the same network as C kernels that take one
+frame per call, with the matrices in fp16 as weight files store them.
 """
 
 from __future__ import annotations
@@ -144,34 +144,31 @@ class _Trunk(nn.Module):
         return FrozenTrunk(self, context)
 
 
-def _numpy(*tensors: Tensor) -> list[np.ndarray]:
-    """float64 copies, so that folding weights together rounds only once, to float32."""
-    return [t.detach().cpu().double().numpy() for t in tensors]
+def _f32(t: Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
 
 
-def _f32(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a, dtype=np.float32)
+def _f16(t: Tensor) -> np.ndarray:
+    """fp16, as weight files store matrices (finer weights are rounded)."""
+    return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float16)
 
 
 class FrozenBlock:
     """A :class:`CausalBlock`'s weights for streaming one frame per call
     (the C kernel ``csrc/causal_block.c``; torch spends 5-10 us per op on
-    one small vector in dispatch alone). Constant factors are folded into
-    the matrices: the norm's scale and shift into ``expand``, and GELU's 1/2
-    and the gain into ``project`` (a change in rounding only).
+    one small vector in dispatch alone). Its matrices are fp16, as weight
+    files store them: reading them is what bounds a frame's time.
     """
 
     def __init__(self, block: CausalBlock):
-        depthwise, depthwise_bias, scale, shift, expand, expand_bias, project, project_bias, gain = _numpy(
-            block.depthwise, block.depthwise_bias, block.norm.weight, block.norm.bias, block.expand.weight,
-            block.expand.bias, block.project.weight, block.project.bias, block.gain)
         self.weights = (
-            _f32(depthwise), _f32(depthwise_bias),  # [kernel, channels], oldest first
-            _f32((expand * scale).T), _f32(expand @ shift + expand_bias),  # transposed, as the kernel reads them
-            _f32((0.5 * gain[:, None] * project).T), _f32(gain * project_bias),
-            block.norm.eps,
+            _f32(block.depthwise), _f32(block.depthwise_bias),  # [kernel, channels], oldest first
+            _f32(block.norm.weight), _f32(block.norm.bias),
+            _f16(block.expand.weight.T), _f32(block.expand.bias),  # transposed, as the kernel reads them
+            _f16(block.project.weight.T), _f32(block.project.bias),
+            _f32(block.gain), block.norm.eps,
         )
-        self.window_shape = depthwise.shape
+        self.window_shape = tuple(block.depthwise.shape)
 
     def __call__(self, x: np.ndarray, window: np.ndarray) -> None:
         """Updates ``x`` [channels] in place; ``window`` [kernel, channels] is
@@ -189,8 +186,8 @@ class FrozenTrunk:
     """
 
     def __init__(self, trunk: _Trunk, context: int = 1):
-        inp, inp_bias, out, out_bias = _numpy(trunk.inp.weight, trunk.inp.bias, trunk.out.weight, trunk.out.bias)
-        self.inp, self.inp_bias, self.out, self.out_bias = _f32(inp.T), _f32(inp_bias), _f32(out.T), _f32(out_bias)
+        self.inp, self.inp_bias = _f16(trunk.inp.weight.T), _f32(trunk.inp.bias)  # transposed
+        self.out, self.out_bias = _f16(trunk.out.weight.T), _f32(trunk.out.bias)
         self.blocks = [FrozenBlock(b) for b in trunk.blocks]
         self.context = context
 
@@ -270,10 +267,21 @@ class AudioCodecModel(nn.Module):
         return self.decoder(latents, state)
 
     def frozen(self) -> tuple[FrozenTrunk, FrozenTrunk]:
-        """The encoder and decoder on numpy, for streaming: each frame's
+        """The encoder and decoder as C kernels, for streaming: each frame's
         latent from that frame's and the previous frame's samples, as in
-        :meth:`analyze`, and its samples from its (quantized) latent."""
+        :meth:`analyze`, and its samples from its (quantized) latent. Their
+        matrices are fp16: after :meth:`as_stored` they compute what the
+        modules do, up to float rounding."""
         return self.encoder.frozen(context=2), self.decoder.frozen()
+
+    @torch.no_grad()
+    def as_stored(self) -> "AudioCodecModel":
+        """Rounds every weight to fp16 in place, as weight files store them
+        (``save_audio_model``), and returns the model."""
+        for tensor in self.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+        return self
 
     def forward(
         self, pcm: Tensor, n_quantizers: int | None = None, threshold: float | None = None

@@ -287,10 +287,7 @@ def export_audio(checkpoint: str, output: str, prior_from: str = "~/.cache/laten
         model = module.codec.eval()
     settings = {"postfilter": postfilter, "search_beam": search_beam}
     model.config = dataclasses.replace(model.config, **{k: v for k, v in settings.items() if v is not None})
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():  # what save_audio_model keeps
-            if tensor.is_floating_point():
-                tensor.copy_(tensor.half().float())
+    model.as_stored()
     recordings = read_folder(prior_from, model.config.sample_rate)
     recordings = recordings[:: max(1, len(recordings) // (prior_files or len(recordings)))]
     sizes = model.quantizer.codebook_sizes

@@ -6,8 +6,14 @@
 
 #include "../../csrc/matvec.h"
 
+LC_DEFINE_MATVEC(matvec_half, uint16_t, half)
+
 #define GELU_LINEAR 0.7978845608028654f /* sqrt(2 / pi): F.gelu(approximate="tanh") */
 #define GELU_CUBIC (0.044715f * GELU_LINEAR)
+
+void lc_half_matvec(const uint16_t *wt, const float *bias, int32_t in, int32_t out, const float *x, float *y) {
+    matvec_half(wt, bias, in, out, x, y);
+}
 
 int lc_causal_block_step(const lc_causal_block *b, float *x, float *window) {
     const int32_t c = b->channels, w = b->wide, k = b->kernel;
@@ -25,15 +31,15 @@ int lc_causal_block_step(const lc_causal_block *b, float *x, float *window) {
         h[j] -= (float)mean;
         power += (double)h[j] * h[j];
     }
-    const float scale = (float)(1.0 / sqrt(power / c + b->eps)); /* LayerNorm; its affine map is in expand */
-    for (int32_t j = 0; j < c; j++) h[j] *= scale;
-    lc_matvec(b->expand, b->expand_bias, c, w, h, wide);
-    for (int32_t j = 0; j < w; j++) { /* 2 gelu(u) = u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3))) */
+    const float scale = (float)(1.0 / sqrt(power / c + b->eps)); /* LayerNorm, biased variance as torch's */
+    for (int32_t j = 0; j < c; j++) h[j] = h[j] * scale * b->norm_scale[j] + b->norm_shift[j];
+    matvec_half(b->expand, b->expand_bias, c, w, h, wide);
+    for (int32_t j = 0; j < w; j++) { /* gelu(u) = u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3))) / 2 */
         const float u = wide[j];
-        t[j] = u * (1.0f + tanhf(u * (GELU_LINEAR + GELU_CUBIC * u * u)));
+        t[j] = 0.5f * u * (1.0f + tanhf(u * (GELU_LINEAR + GELU_CUBIC * u * u)));
     }
-    lc_matvec(b->project, b->project_bias, w, c, t, h);
-    for (int32_t j = 0; j < c; j++) x[j] += h[j];
+    matvec_half(b->project, b->project_bias, w, c, t, h);
+    for (int32_t j = 0; j < c; j++) x[j] += b->gain[j] * h[j];
     free(h);
     return 0;
 }

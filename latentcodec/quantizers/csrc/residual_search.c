@@ -2,6 +2,8 @@
 
 #include "../../csrc/matvec.h"
 
+LC_DEFINE_MATVEC(lc_matvec, float, float)
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
