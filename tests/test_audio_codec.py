@@ -2,6 +2,9 @@
 
 import copy
 import io
+import os
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -133,6 +136,51 @@ def test_streaming_is_bit_exact_to_whole_file_coding(codec, pieces):
     streamed = np.concatenate([decoder.decode(p) for p in whole])[: len(pcm)]
     assert np.array_equal(decoded, streamed)
     assert np.array_equal(latentcodec.decompress(codec.compress(Audio(pcm[None], 16000))).samples[0], decoded)
+
+
+def test_a_wider_search_beam_streams_exactly_and_any_decoder_reads_it(codec):
+    pcm = speech()
+    wide = copy.copy(codec)
+    wide.beam = 4
+    packets = stream(wide, pcm, [])
+    assert stream(wide, pcm, [7, 333, 1, 4000]) == packets and packets != stream(codec, pcm, [])
+    header, chunks = unpack(wide.compress(Audio(pcm[None], 16000)))
+    decoder = codec.stream_decoder()  # a greedy codec's decoder: the bitstream is the same kind
+    assert np.array_equal(codec.decode_chunks(header.meta, chunks).samples[0],
+                          np.concatenate([decoder.decode(p) for p in packets])[: len(pcm)])
+
+
+def test_weights_with_static_depth_tables_still_code():
+    """Weights from before depth context carry one depth table per nominal depth."""
+    codec = tiny_codec()
+    stages = codec.model.config.num_quantizers
+    static = VariableDepth(codec.depth.thresholds, CdfTables.from_pmfs([np.ones(stages)] * stages, [0.0] * stages, [0] * stages))
+    old = AudioCodec(codec.name, codec.model, "0" * 16, codec.prior, depth=static)
+    pcm = speech()
+    packets = stream(old, pcm, [])
+    decoder = old.stream_decoder()
+    assert np.array_equal(old.decompress(old.compress(Audio(pcm[None], 16000))).samples[0],
+                          np.concatenate([decoder.decode(p) for p in packets])[: len(pcm)])
+
+
+def test_kernels_give_the_same_bits_on_any_cpu(tmp_path):
+    """The C kernels' AVX2/F16C build and their plain one (what CPUs without
+    them run; forced here by LATENTCODEC_PLAIN_KERNELS) code and decode alike."""
+    script = (
+        "import sys, numpy as np, soundfile as sf, latentcodec\n"
+        "from latentcodec.media import Audio\n"
+        f"pcm = sf.read({str(SPEECH)!r}, dtype='float32')[0][:32000]\n"
+        "codec = latentcodec.load('speech-codec-16k')\n"
+        "data = codec.compress(Audio(pcm[None], 16000), bitrate=6)\n"
+        "np.save(sys.argv[1], np.frombuffer(data + latentcodec.decompress(data).samples.tobytes(), np.uint8))\n"
+    )
+    outputs = []
+    for plain in ("", "1"):
+        path = tmp_path / f"out{plain}.npy"
+        env = dict(os.environ, LATENTCODEC_PLAIN_KERNELS=plain)
+        subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True)
+        outputs.append(np.load(path))
+    assert np.array_equal(*outputs)
 
 
 def test_tokens_are_the_stream_indices(codec):

@@ -148,24 +148,27 @@ def _f32(t: Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
 
 
-def _f16(t: Tensor) -> np.ndarray:
-    """fp16, as weight files store matrices (finer weights are rounded)."""
-    return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float16)
+def _matrix(t: Tensor) -> np.ndarray:
+    """A matrix rounded to fp16 as weight files store them (finer weights
+    are rounded); passed as fp16 where the CPU converts it fast (reading
+    the matrices bounds a frame's time), else as the same values in float32."""
+    matrix = np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float16)
+    return matrix if _stream_kernels.fast_fp16() else matrix.astype(np.float32)
 
 
 class FrozenBlock:
     """A :class:`CausalBlock`'s weights for streaming one frame per call
     (the C kernel ``csrc/causal_block.c``; torch spends 5-10 us per op on
     one small vector in dispatch alone). Its matrices are fp16, as weight
-    files store them: reading them is what bounds a frame's time.
+    files store them (see :func:`_matrix`).
     """
 
     def __init__(self, block: CausalBlock):
         self.weights = (
             _f32(block.depthwise), _f32(block.depthwise_bias),  # [kernel, channels], oldest first
             _f32(block.norm.weight), _f32(block.norm.bias),
-            _f16(block.expand.weight.T), _f32(block.expand.bias),  # transposed, as the kernel reads them
-            _f16(block.project.weight.T), _f32(block.project.bias),
+            _matrix(block.expand.weight.T), _f32(block.expand.bias),  # transposed, as the kernel reads them
+            _matrix(block.project.weight.T), _f32(block.project.bias),
             _f32(block.gain), block.norm.eps,
         )
         self.window_shape = tuple(block.depthwise.shape)
@@ -186,8 +189,8 @@ class FrozenTrunk:
     """
 
     def __init__(self, trunk: _Trunk, context: int = 1):
-        self.inp, self.inp_bias = _f16(trunk.inp.weight.T), _f32(trunk.inp.bias)  # transposed
-        self.out, self.out_bias = _f16(trunk.out.weight.T), _f32(trunk.out.bias)
+        self.inp, self.inp_bias = _matrix(trunk.inp.weight.T), _f32(trunk.inp.bias)  # transposed
+        self.out, self.out_bias = _matrix(trunk.out.weight.T), _f32(trunk.out.bias)
         self.blocks = [FrozenBlock(b) for b in trunk.blocks]
         self.context = context
 

@@ -13,6 +13,7 @@
 #define LC_MATVEC_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef float lc_lanes __attribute__((vector_size(32))); /* eight floats */
@@ -44,10 +45,20 @@ static inline void lc_load_half(lc_lanes *v, const uint16_t *p) {
     for (int k = 0; k < 8; k++) (*v)[k] = lc_half_to_float(p[k]);
 }
 
+/* LATENTCODEC_PLAIN_KERNELS=1 runs the plain build on any CPU (tests compare the two). */
+static inline int lc_plain_only(void) {
+    static int plain = -1;
+    if (plain < 0) {
+        const char *setting = getenv("LATENTCODEC_PLAIN_KERNELS");
+        plain = setting && *setting && strcmp(setting, "0");
+    }
+    return plain;
+}
+
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 #define LC_WIDE __attribute__((target("avx2,f16c"))) /* 8-float vectors, fp16 loads in one instruction */
-#define LC_HAS_WIDE() (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
+#define LC_HAS_WIDE() (!lc_plain_only() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
 LC_WIDE static inline void lc_load_half_wide(lc_lanes *v, const uint16_t *p) {
     const __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
     memcpy(v, &f, sizeof *v);

@@ -7,13 +7,19 @@
 #include "../../csrc/matvec.h"
 
 LC_DEFINE_MATVEC(matvec_half, uint16_t, half)
+LC_DEFINE_MATVEC(matvec_float, float, float)
 
 #define GELU_LINEAR 0.7978845608028654f /* sqrt(2 / pi): F.gelu(approximate="tanh") */
 #define GELU_CUBIC (0.044715f * GELU_LINEAR)
 
-void lc_half_matvec(const uint16_t *wt, const float *bias, int32_t in, int32_t out, const float *x, float *y) {
-    matvec_half(wt, bias, in, out, x, y);
+void lc_trunk_matvec(const void *wt, int half, const float *bias, int32_t in, int32_t out, const float *x, float *y) {
+    if (half)
+        matvec_half(wt, bias, in, out, x, y);
+    else
+        matvec_float(wt, bias, in, out, x, y);
 }
+
+int lc_fast_fp16(void) { return LC_HAS_WIDE(); }
 
 int lc_causal_block_step(const lc_causal_block *b, float *x, float *window) {
     const int32_t c = b->channels, w = b->wide, k = b->kernel;
@@ -33,12 +39,12 @@ int lc_causal_block_step(const lc_causal_block *b, float *x, float *window) {
     }
     const float scale = (float)(1.0 / sqrt(power / c + b->eps)); /* LayerNorm, biased variance as torch's */
     for (int32_t j = 0; j < c; j++) h[j] = h[j] * scale * b->norm_scale[j] + b->norm_shift[j];
-    matvec_half(b->expand, b->expand_bias, c, w, h, wide);
+    lc_trunk_matvec(b->expand, b->half, b->expand_bias, c, w, h, wide);
     for (int32_t j = 0; j < w; j++) { /* gelu(u) = u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3))) / 2 */
         const float u = wide[j];
         t[j] = 0.5f * u * (1.0f + tanhf(u * (GELU_LINEAR + GELU_CUBIC * u * u)));
     }
-    matvec_half(b->project, b->project_bias, w, c, t, h);
+    lc_trunk_matvec(b->project, b->half, b->project_bias, w, c, t, h);
     for (int32_t j = 0; j < c; j++) x[j] += b->gain[j] * h[j];
     free(h);
     return 0;

@@ -1,6 +1,7 @@
 /* One frame through the audio codec's streaming trunk (codecs/audio.py):
- * its causal ConvNeXt blocks (CausalBlock) and linear maps, with the
- * matrices as the weight files store them (fp16).
+ * its causal ConvNeXt blocks (CausalBlock) and linear maps. Matrices come
+ * as fp16 bits (as weight files store them: half the reading, which bounds
+ * a frame's time, where the CPU converts fp16 fast) or as float32.
  *
  * Written by hand: a stream runs each block on one vector of a few hundred
  * channels per call, where numpy spent more time dispatching a dozen small
@@ -16,9 +17,10 @@ typedef struct {
     const float *depthwise;      /* [kernel][channels], oldest frame first */
     const float *depthwise_bias; /* [channels] */
     const float *norm_scale, *norm_shift; /* [channels]: the LayerNorm's affine map */
-    const uint16_t *expand;      /* [channels][wide]: transposed, fp16 bits */
+    int half;                    /* the matrices are fp16 bits, not float32 */
+    const void *expand;          /* [channels][wide]: transposed */
     const float *expand_bias;    /* [wide] */
-    const uint16_t *project;     /* [wide][channels]: transposed, fp16 bits */
+    const void *project;         /* [wide][channels]: transposed */
     const float *project_bias;   /* [channels] */
     const float *gain;           /* [channels] */
     float eps;                   /* the norm's */
@@ -28,7 +30,10 @@ typedef struct {
  * before (oldest first) and is updated. Returns -1 when out of memory. */
 int lc_causal_block_step(const lc_causal_block *b, float *x, float *window);
 
-/* y = W x + bias from W transposed (fp16 [in][out]): the trunk's linear maps. */
-void lc_half_matvec(const uint16_t *wt, const float *bias, int32_t in, int32_t out, const float *x, float *y);
+/* y = W x + bias from W transposed ([in][out], fp16 bits if half): the trunk's linear maps. */
+void lc_trunk_matvec(const void *wt, int half, const float *bias, int32_t in, int32_t out, const float *x, float *y);
+
+/* Whether this CPU converts fp16 fast (AVX2 and F16C): only then are fp16 matrices worth passing. */
+int lc_fast_fp16(void);
 
 #endif
