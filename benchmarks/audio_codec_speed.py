@@ -5,8 +5,9 @@ and decoder (frame by frame, exactly as a real-time call would run them) at
 each bitrate, and libopus through PyAV at 6 kbit/s as the peer. Speed is
 audio seconds coded per wall second (encode + decode), the median of
 --repeats runs. Streams code at variable depth where the weights allow it
-(the default), or with --constant-depth at a fixed number of stages; decoders
-run the speech postfilter where the model has one, unless --no-postfilter.
+(the default), or with --constant-depth at a fixed number of stages; encoders
+search with the model's beam unless --search-beam; decoders run the speech
+postfilter where the model has one, unless --no-postfilter.
 
 Latency: the clip is fed to the stream encoder one sample at a time; each
 packet is decoded as it appears. For every output sample we note how many
@@ -15,7 +16,7 @@ algorithmic latency. Compute latency (median time to encode and decode one
 frame) adds to it on a real device.
 
     python benchmarks/audio_codec_speed.py [--model speech-codec-16k] [--repeats 5] [--seconds 10]
-        [--constant-depth] [--no-postfilter]
+        [--constant-depth] [--no-postfilter] [--search-beam N]
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the clip (the test clip, repeated)")
     parser.add_argument("--constant-depth", action="store_true", help="every frame takes the same number of stages")
     parser.add_argument("--no-postfilter", action="store_true", help="decode with the network alone")
+    parser.add_argument("--search-beam", type=int, help="the encoders' codebook search (default: the model's)")
     args = parser.parse_args()
     variable = False if args.constant_depth else None
     torch.set_num_threads(1)
@@ -84,9 +86,10 @@ def main() -> None:
     pcm = np.resize(speech, int(args.seconds * rate)).astype(np.float32)
     seconds = len(pcm) / rate
     codec.postfilter = codec.postfilter and not args.no_postfilter
+    codec.beam = args.search_beam or codec.beam
     depth = "constant" if args.constant_depth or codec.depth is None else "variable"
-    print(f"{args.model}: {seconds:.1f} s of 16 kHz speech, {depth} depth, postfilter {'on' if codec.postfilter else 'off'}, "
-          f"1 thread, median of {args.repeats} runs")
+    print(f"{args.model}: {seconds:.1f} s of 16 kHz speech, {depth} depth, search beam {codec.beam}, "
+          f"postfilter {'on' if codec.postfilter else 'off'}, 1 thread, median of {args.repeats} runs")
     opus = median_time(lambda: code_opus(pcm, 6), args.repeats)
     print(f"{'opus 6 kbit/s (libopus)':<28}{seconds / opus:>8.0f}x real time")
     for bitrate in sorted({codec.bitrates[min(2, len(codec.bitrates) - 1)], codec.bitrates[min(5, len(codec.bitrates) - 1)], codec.bitrates[-1]}):

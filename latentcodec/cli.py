@@ -439,7 +439,7 @@ def main(argv=None) -> int:
     p.add_argument("--prior-from", default="~/.cache/latentcodec/data/speech/train",
                    help="training recordings whose indices the prior and depth tables are fit to")
     p.add_argument("--prior-files", type=int, help="recordings of --prior-from to use (every k-th; default all)")
-    p.add_argument("--context-groups", type=int, default=128,
+    p.add_argument("--context-groups", type=int, default=64,
                    help="groups of first indices the prior takes as context (0: a static table per stage)")
     p.add_argument("--measure-on", help="folder of recordings: store real bitrates, mel distance, SI-SDR and "
                    "codebook use in the weights")

@@ -347,6 +347,12 @@ def test_variable_depth_tables_spend_the_bits_of_constant_depth():
         spent = bits[0] * depths.mean() - (p[p > 0] * np.log2(p[p > 0])).sum()
         assert abs(spent - bits[0] * n) < 0.1
         assert n == 1 or len(np.unique(depths)) > 1
+    # the depth is coded given the depth before: fewer bits than its entropy alone
+    depths = depth_under(norms, depth.thresholds[1])
+    tables = [depth.table(2, previous) for previous in [None, *depths[:-1]]]
+    p = np.bincount(depths)[1:] / len(depths)
+    entropy = -(p[p > 0] * np.log2(p[p > 0])).sum() * len(depths)
+    assert depth.tables.information_bits(depths - 1, np.array(tables)).sum() < 0.9 * entropy
 
 
 def test_variable_depth_streams(codec):

@@ -44,3 +44,11 @@ def test_validate_rejects_broken_tables():
     cdfs = np.array([[0, 30000, 20000, 65536]], dtype=np.int32)
     with pytest.raises(ValueError, match="table 0"):
         CdfTables(cdfs, np.array([4], np.int32), np.array([0], np.int32)).validate()
+
+
+def test_tables_round_trip_through_their_frequencies():
+    tables = CdfTables.from_pmfs([np.ones(3), np.array([1e-9, 1.0]), np.arange(1.0, 40.0)], [0.0, 0.0, 0.0], [0, -1, 5])
+    freqs = tables.frequencies()
+    assert freqs.dtype == np.uint16 and freqs.max() > 60000  # the near-certain symbol of table 1
+    again = CdfTables.from_frequencies(freqs, tables.lengths, tables.offsets)
+    assert all(np.array_equal(a, b) for a, b in zip(again, tables))

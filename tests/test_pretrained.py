@@ -122,6 +122,7 @@ def test_pretrained_audio_codecs_are_carded_and_code_speech():
             assert f"## {section}" in card, (path, section)
         codec = latentcodec.load(path.stem)
         assert codec.depth is not None  # variable depth, calibrated at export
+        assert codec.prior.context_groups > 1  # packets coded given the frame before
         errors = []
         for bitrate in (1.5, 3.0, 6.0):
             decoded = latentcodec.decompress(codec.compress(Audio(speech[None], 16000), bitrate=bitrate)).samples[0]

@@ -120,13 +120,13 @@ class VariableDepth:
 
 def save_audio_model(model: AudioCodecModel, path, prior: ResidualIndexPrior, depth: VariableDepth | None = None,
                      **info) -> None:
-    """Parameters and codebooks as fp16; the prior's integer tables and
-    context map, and the depth thresholds, exactly."""
+    """Parameters and codebooks as fp16; the prior's integer tables (as
+    frequencies) and context map, and the depth thresholds, exactly."""
     state = {k: (v.half() if v.is_floating_point() else v).contiguous()
              for k, v in model.state_dict().items() if k.rsplit(".", 1)[-1] not in TRAINING_STATE}
     tables = [("prior", prior.tables)] + ([("depth", depth.tables)] if depth else [])
     state |= {f"{name}.{k}": torch.from_numpy(np.ascontiguousarray(v)) for name, t in tables for k, v in
-              (("cdfs", t.cdfs), ("lengths", t.lengths), ("offsets", t.offsets))}
+              (("freqs", t.frequencies()), ("lengths", t.lengths), ("offsets", t.offsets))}
     if prior.groups is not None:
         state["prior.groups"] = torch.from_numpy(prior.groups.astype(np.int32))
     if depth:
@@ -140,8 +140,11 @@ def load_audio_model(path) -> tuple[AudioCodecModel, ResidualIndexPrior, dict, V
     meta, state = read_weights(path, "audio-codec")
     model = AudioCodecModel(AudioModelConfig.from_dict(json.loads(meta["config"])))
 
-    def tables(name):
-        return CdfTables(*(state.pop(f"{name}.{k}").numpy() for k in ("cdfs", "lengths", "offsets")))
+    def tables(name):  # stored as frequencies (uint16), or as CDFs (int32) before
+        lengths, offsets = state.pop(f"{name}.lengths").numpy(), state.pop(f"{name}.offsets").numpy()
+        if f"{name}.freqs" in state:
+            return CdfTables.from_frequencies(state.pop(f"{name}.freqs").numpy(), lengths, offsets)
+        return CdfTables(state.pop(f"{name}.cdfs").numpy(), lengths, offsets)
 
     groups = state.pop("prior.groups").numpy() if "prior.groups" in state else None  # static before context
     prior = ResidualIndexPrior(tables("prior"), groups)

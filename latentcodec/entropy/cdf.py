@@ -37,6 +37,23 @@ class CdfTables:
         lengths = np.array([len(c) for c in cdfs], dtype=np.int32)
         return cls(out, lengths, np.asarray(offsets, dtype=np.int32))
 
+    def frequencies(self) -> np.ndarray:
+        """uint16 [n_tables, max_len - 1]: each symbol's frequency (0 past a
+        table's end), half the bytes of the CDFs to store. Every frequency
+        fits: a table has two symbols or more, each at least 1."""
+        freqs = np.diff(self.cdfs.astype(np.int64), axis=1)
+        freqs[np.arange(freqs.shape[1]) >= self.lengths[:, None] - 1] = 0
+        return freqs.astype(np.uint16)
+
+    @classmethod
+    def from_frequencies(cls, freqs, lengths, offsets) -> "CdfTables":
+        """The tables :meth:`frequencies` stored (integer sums, exact)."""
+        lengths = np.asarray(lengths, dtype=np.int32)
+        cdfs = np.zeros((len(freqs), np.shape(freqs)[1] + 1), dtype=np.int64)
+        cdfs[:, 1:] = np.cumsum(np.asarray(freqs, dtype=np.int64), axis=1)
+        cdfs[np.arange(cdfs.shape[1]) >= lengths[:, None]] = 0
+        return cls(cdfs.astype(np.int32), lengths, np.asarray(offsets, dtype=np.int32))
+
     def validate(self) -> None:
         """Full check (monotone, every symbol codable); the coder itself only
         checks what memory safety needs."""

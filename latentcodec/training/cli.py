@@ -259,7 +259,7 @@ with `{spec}`, means over images:
 
 
 def export_audio(checkpoint: str, output: str, prior_from: str = "~/.cache/latentcodec/data/speech/train",
-                 prior_files: int | None = None, context_groups: int = 128, measure_on: str | None = None,
+                 prior_files: int | None = None, context_groups: int = 64, measure_on: str | None = None,
                  measure_files: int = 100, postfilter: bool | None = None, search_beam: int | None = None) -> dict:
     """Writes an audio codec checkpoint (or weights, to renew their tables)
     as a safetensors weight file (fp16) with its entropy-coding prior, fit to
