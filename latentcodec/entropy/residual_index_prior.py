@@ -17,6 +17,7 @@ decodes only after the one before it, as in most speech codecs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -36,7 +37,7 @@ class ResidualIndexPrior:
     tables: CdfTables
     groups: np.ndarray | None = None
 
-    @property
+    @cached_property  # asked for each packet
     def context_groups(self) -> int:
         return 0 if self.groups is None else int(self.groups.max()) + 1
 

@@ -1,15 +1,15 @@
 #include "residual_search.h"
 
-#include "../../csrc/matvec.h"
-
-LC_DEFINE_MATVEC(lc_matvec, float, float)
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Sum of a[d] * b[d] in eight lanes, then a fixed tree: the same bits
- * whatever the vector width the compiler chose. */
+#include "../../csrc/matvec.h"
+
+LC_DEFINE_MATVEC(lc_matvec, float, float) /* gains against the transposed codebook */
+
+/* Sum of a[d] * b[d] (a residual's squared norm) in eight lanes, then a
+ * fixed tree: the same bits whatever the vector width the compiler chose. */
 static inline float dot(const float *a, const float *b, int32_t dim) {
     float lane[8] = {0};
     int32_t d = 0;
@@ -43,8 +43,7 @@ static int best_candidates(const float *g, const float *err, int nb, int32_t siz
 }
 
 int lc_residual_search(const float *codebooks, const float *transposed, const float *half_norms, int32_t size,
-                       int32_t dim,
-                       const float *z, size_t n, int32_t stages, int32_t beam, double threshold,
+                       int32_t dim, const float *z, size_t n, int32_t stages, int32_t beam, double threshold,
                        int64_t *paths, float *norms) {
     const size_t width = (size_t)beam * dim, depth = (size_t)stages;
     float *res = malloc(2 * width * sizeof *res), *g = malloc((size_t)beam * size * sizeof *g);
