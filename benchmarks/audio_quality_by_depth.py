@@ -4,9 +4,13 @@ postfilter), and with no quantizer at all, on a sample of development recordings
 
 Takes shipped weights or a training checkpoint, so checkpoints can be
 compared before export (a checkpoint's variable-depth thresholds are
-calibrated as ``export-audio`` does, on fewer training recordings). Whole
-recordings go through the torch model (``AudioCodecModel.forward``), the
-same arithmetic streams run. Variable depth also shows its cost before
+calibrated as ``export-audio`` does, on fewer training recordings, for the
+greedy search; shipped weights keep theirs, fit to their beam). Whole
+recordings go through the torch model (``AudioCodecModel.forward``, which
+searches greedily, as training
+quantizes); streams run the same network in C with the config's beam
+search, so a shipped codec's own figures (``latentcodec eval audio``) are a
+little higher. Variable depth also shows its cost before
 entropy coding: index bits plus the depth's information. Also prints
 the reconstruction error (no quantizer) by position within the frame,
 relative to the signal's mean power: a decoder that joins frames badly
@@ -42,7 +46,7 @@ def load_model(path: str, calibrate_on: str, files: int):
         model, _, _, depth = load_audio_model(path)
     if depth is None:
         recordings = read_folder(calibrate_on, model.config.sample_rate)
-        norms = stage_search(model, recordings[:: max(1, len(recordings) // files)])[1]
+        norms = stage_search(model, recordings[:: max(1, len(recordings) // files)], beam=1)[1]
         depth = VariableDepth.calibrate(norms, np.log2(model.quantizer.codebook_sizes))
     return model, depth
 

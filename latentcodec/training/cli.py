@@ -302,17 +302,17 @@ def export_audio(checkpoint: str, output: str, prior_from: str = "~/.cache/laten
     return info
 
 
-def stage_search(model, recordings) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def stage_search(model, recordings, beam: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per int16 recording (of a frame or more) coded at full depth: each
     frame's indices and residual norms per stage (the frozen quantizers'
-    ``search``, with the model's beam)."""
+    ``search``, with ``beam``, or the model's beam when not given)."""
     stages, frame = model.config.num_quantizers, model.config.frame
     quantizer, indices, norms = model.quantizer.frozen(), [], []
     with torch.inference_mode():
         for pcm in (r for r in recordings if len(r) >= frame):
             frames = torch.from_numpy(pcm[: len(pcm) // frame * frame] / 32768.0).float()
             latents = model.analyze(frames.reshape(1, -1, frame), model.initial_encoder_state())[0][0].numpy()
-            paths, frame_norms = quantizer.search(latents, stages, model.config.search_beam)
+            paths, frame_norms = quantizer.search(latents, stages, beam or model.config.search_beam)
             indices.append(paths[:, -1])
             norms.append(frame_norms)
     return indices, norms
