@@ -7,11 +7,11 @@ compared before export (a checkpoint's variable-depth thresholds are
 calibrated as ``export-audio`` does, on fewer training recordings, for the
 greedy search; shipped weights keep theirs, fit to their beam). Whole
 recordings go through the torch model (``AudioCodecModel.forward``, which
-searches greedily, as training
-quantizes); streams run the same network in C with the config's beam
-search, so a shipped codec's own figures (``latentcodec eval audio``) are a
-little higher. Variable depth also shows its cost before
-entropy coding: index bits plus the depth's information. Also prints
+searches greedily, as training quantizes); streams run the same network in
+C with the config's beam search, so a shipped codec's own figures
+(``latentcodec eval audio``) are a little higher. Variable depth also shows
+its cost before entropy coding: index bits plus the depth's information.
+Also prints
 the reconstruction error (no quantizer) by position within the frame,
 relative to the signal's mean power: a decoder that joins frames badly
 shows it at the first samples.
