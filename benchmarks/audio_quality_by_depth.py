@@ -11,10 +11,9 @@ searches greedily, as training quantizes); streams run the same network in
 C with the config's beam search, so a shipped codec's own figures
 (``latentcodec eval audio``) are a little higher. Variable depth also shows
 its cost before entropy coding: index bits plus the depth's information.
-Also prints
-the reconstruction error (no quantizer) by position within the frame,
-relative to the signal's mean power: a decoder that joins frames badly
-shows it at the first samples.
+Also prints the reconstruction error (no quantizer) by position within the
+frame, relative to the signal's mean power: a decoder that joins frames
+badly shows it at the first samples.
 
     python benchmarks/audio_quality_by_depth.py pretrained/audio/speech-codec-16k.safetensors
     python benchmarks/audio_quality_by_depth.py runs/.../checkpoints/last.ckpt --every 30 --limit 20
