@@ -207,7 +207,7 @@ def test_packets_cost_their_information_plus_at_most_two_bytes(codec):
         for row in indices:
             packet = matched.pack(row, previous=previous)
             assert np.array_equal(matched.unpack(packet, 4, previous=previous), row)
-            bits = prior.information_bits(row, None if previous is None else previous[0]).sum()
+            bits = prior.information_bits(row, previous).sum()
             assert len(packet) <= np.ceil(bits / 8) + 2
             information[groups] += bits
             previous = row

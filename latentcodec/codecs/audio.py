@@ -180,7 +180,7 @@ class FrozenBlock:
 
 
 class FrozenTrunk:
-    """A :class:`_Trunk` on float32 arrays for streaming one frame per call:
+    """A :class:`_Trunk` as C kernels for streaming one frame per call:
     the weights, shared by any number of streams (:meth:`stream`).
 
     The input map sees the last ``context`` inputs, oldest first, as the

@@ -51,7 +51,7 @@ from latentcodec.codecs.audio import AudioCodecModel, AudioModelConfig
 from latentcodec.codecs.speech_postfilter import SpeechPostfilter
 from latentcodec.pretrained import file_hash, pretrained_dirs, read_weights
 from latentcodec.entropy import CdfTables, RangeDecoder, RangeEncoder
-from latentcodec.entropy.residual_index_prior import BACKOFF, ResidualIndexPrior
+from latentcodec.entropy.residual_index_prior import ResidualIndexPrior, backed_off
 from latentcodec.errors import BitstreamError
 from latentcodec.media import Audio
 from latentcodec.quantizers.residual_vq import depth_under
@@ -109,11 +109,11 @@ class VariableDepth:
                 mid = (lo + hi) / 2
                 lo, hi = (mid, hi) if spend(np.exp(mid))[1] > cumulative[n] else (lo, mid)
             thresholds.append(np.exp(hi))
-            marginal, transitions = spend(np.exp(hi))[0] + 0.5, np.zeros((stages + 1, stages))
+            transitions = np.zeros((stages + 1, stages))
             for recording in stage_norms:
                 depths = depth_under(recording, np.exp(hi)) - 1
                 np.add.at(transitions, (np.r_[stages, depths[:-1]], depths), 1)
-            pmfs += list(transitions + BACKOFF * marginal / marginal.sum())
+            pmfs += backed_off(transitions, spend(np.exp(hi))[0])
         count = len(pmfs)
         return cls(np.array(thresholds, dtype=np.float32), CdfTables.from_pmfs(pmfs, [0.0] * count, [0] * count))
 
@@ -275,7 +275,7 @@ class AudioCodec(Codec):
     def __init__(self, name: str, model: AudioCodecModel, weights_hash: str, prior: ResidualIndexPrior, info: dict | None = None,
                  depth: VariableDepth | None = None):
         self.name, self.model, self.weights_hash, self.info = name, model.eval(), weights_hash, info or {}
-        # streams run these numpy copies, not the torch modules (see AudioCodecModel.frozen)
+        # streams run these C-kernel copies, not the torch modules (see AudioCodecModel.frozen)
         self.analysis, self.synthesis = model.frozen()
         self.quantizer = model.quantizer.frozen()
         if prior.stages != model.config.num_quantizers:
@@ -358,7 +358,7 @@ class AudioCodec(Codec):
         if variable_at:
             table = self.depth.table(variable_at, None if previous is None else len(previous))
             encoder.encode_with_indexes(np.array([len(indices) - 1], np.int32), np.array([table], np.int32), *self.depth.tables)
-        self.prior.encode(encoder, indices, None if previous is None else int(previous[0]))
+        self.prior.encode(encoder, indices, previous)
         return encoder.flush()
 
     def unpack(self, packet: bytes, n_quantizers: int, variable: bool = False, previous: np.ndarray | None = None) -> np.ndarray:
@@ -372,7 +372,7 @@ class AudioCodec(Codec):
                 count = int(decoder.decode_with_indexes(np.array([table], np.int32), *self.depth.tables)[0]) + 1
                 if not 1 <= count <= self.model.config.num_quantizers:
                     raise BitstreamError(f"it says {count} stages, outside 1..{self.model.config.num_quantizers}")
-            indices = self.prior.decode(decoder, count, None if previous is None else int(previous[0]))
+            indices = self.prior.decode(decoder, count, previous)
         except BitstreamError as e:
             raise BitstreamError(f"packet of {len(packet)} bytes is damaged: {e}") from None
         # a whole packet leaves the decoder exactly 3 bytes (of zeros) past its end

@@ -51,21 +51,21 @@ class ResidualIndexPrior:
                                         or len(self.groups) != self.tables.lengths[0] - 2):
             raise ValueError("the context groups do not fit the prior's tables")
 
-    def table_indexes(self, first: int, count: int, previous: int | None) -> np.ndarray:
+    def table_indexes(self, first: int, count: int, previous: np.ndarray | None) -> np.ndarray:
         """The table of each of a frame's ``count`` indices, whose first is
-        ``first``, after a frame whose first index was ``previous`` (None:
-        the stream's first frame)."""
+        ``first``, after a frame whose indices were ``previous`` (None: the
+        stream's first frame)."""
         g = self.context_groups
         if not g:
             return np.arange(count, dtype=np.int32)
-        head = [g if previous is None else self.groups[previous], g + 1 + self.groups[first]]
+        head = [g if previous is None else self.groups[previous[0]], g + 1 + self.groups[first]]
         return np.concatenate([head, np.arange(2 * g + 1, 2 * g + count - 1)])[:count].astype(np.int32)
 
-    def encode(self, encoder: RangeEncoder, indices: np.ndarray, previous: int | None) -> None:
+    def encode(self, encoder: RangeEncoder, indices: np.ndarray, previous: np.ndarray | None) -> None:
         indices = np.asarray(indices, dtype=np.int32)
         encoder.encode_with_indexes(indices, self.table_indexes(int(indices[0]), len(indices), previous), *self.tables)
 
-    def decode(self, decoder: RangeDecoder, count: int, previous: int | None) -> np.ndarray:
+    def decode(self, decoder: RangeDecoder, count: int, previous: np.ndarray | None) -> np.ndarray:
         """Raises BitstreamError for what no encoder wrote (a first index
         outside the map's codebook included)."""
         first = decoder.decode_with_indexes(self.table_indexes(0, 1, previous), *self.tables)
@@ -74,7 +74,7 @@ class ResidualIndexPrior:
         rest = decoder.decode_with_indexes(self.table_indexes(int(first[0]), count, previous)[1:], *self.tables)
         return np.concatenate([first, rest])
 
-    def information_bits(self, indices: np.ndarray, previous: int | None) -> np.ndarray:
+    def information_bits(self, indices: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
         """-log2 p of each of a frame's indices."""
         return self.tables.information_bits(indices, self.table_indexes(int(indices[0]), len(indices), previous))
 
@@ -103,12 +103,14 @@ class ResidualIndexPrior:
             np.add.at(first, (np.r_[groups, mapping[column[:-1]]], column), 1)
             deep = rows[:, 1] >= 0
             np.add.at(second, (mapping[column[deep]], rows[deep, 1]), 1)
-        pmfs = _backed_off(first, counts[0]) + _backed_off(second, counts[1]) + [c + 0.5 for c in counts[2:]]
+        pmfs = backed_off(first, counts[0]) + backed_off(second, counts[1]) + [c + 0.5 for c in counts[2:]]
         n = len(pmfs)
         return cls(CdfTables.from_pmfs(pmfs, [0.0] * n, [0] * n), mapping.astype(np.int32))
 
 
-def _backed_off(counts: np.ndarray, marginal: np.ndarray) -> list[np.ndarray]:
+def backed_off(counts: np.ndarray, marginal: np.ndarray) -> list[np.ndarray]:
+    """Pmfs of the rows of ``counts`` (one per context), each starting from
+    ``BACKOFF`` pseudo-counts of the ``marginal`` counts (+ 0.5 each)."""
     prior = (marginal + 0.5) / (marginal + 0.5).sum()
     return list(counts + BACKOFF * prior)
 

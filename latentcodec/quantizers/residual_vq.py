@@ -144,7 +144,7 @@ class ResidualVectorQuantizer(nn.Module):
 
 
 class FrozenResidualCodebooks:
-    """Residual VQ on numpy, for coding one frame at a time.
+    """Residual VQ on numpy arrays, for coding one frame at a time.
 
     The search runs in C (``csrc/residual_search.c``): a streaming codec
     quantizes one small vector per call, where torch layers spend ~50 us per
