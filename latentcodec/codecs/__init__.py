@@ -1,9 +1,13 @@
-"""Modality codecs; importing this package registers them (and every weight
-file in ``pretrained/``)."""
+"""Modality codecs. Each module registers its codecs when it is imported; the
+registry imports it when one of them is first loaded, so a new codec is one
+entry here (its name and module), or a weight file in a folder below."""
 
-from latentcodec.codecs.audio_codec import AudioCodec
-from latentcodec.codecs.image import ImageCodec
-from latentcodec.codecs.lossless_image import LosslessImageCodec
-from latentcodec.codecs.video_codec import VideoCodec
+CODECS = {  # codec name: the module that registers it
+    "lossless-image": "latentcodec.codecs.lossless_image",
+}
 
-__all__ = ["AudioCodec", "ImageCodec", "LosslessImageCodec", "VideoCodec"]
+WEIGHT_FOLDERS = {  # folder of pretrained/: the module that registers its NAME.safetensors as codec NAME
+    "": "latentcodec.codecs.image",
+    "audio": "latentcodec.codecs.audio_codec",
+    "video": "latentcodec.codecs.video_codec",
+}
