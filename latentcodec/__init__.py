@@ -5,13 +5,21 @@
     image = latentcodec.decompress(data)     # the header names the codec
 """
 
-from latentcodec.errors import BitstreamError, IncompleteStreamError
-from latentcodec.entropy import RangeDecoder, RangeEncoder
-from latentcodec.batch_tokenize import read_tokens
+from importlib import import_module
+
+from latentcodec.errors import BitstreamError, IncompleteStreamError, MediaError
 from latentcodec.files import decode_file, encode_file
-from latentcodec.media import MediaError
 from latentcodec.registry import available_codecs, decompress, load, read, register_codec
-from latentcodec import codecs  # noqa: F401  (registers the built-in codecs)
+
+# these import torch, so only when first used: `import latentcodec` stays fast for the CLI
+_LAZY = {"RangeDecoder": "latentcodec.entropy", "RangeEncoder": "latentcodec.entropy", "read_tokens": "latentcodec.batch_tokenize"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 __all__ = [

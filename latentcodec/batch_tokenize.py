@@ -27,13 +27,13 @@ from PIL import Image
 from safetensors.torch import load_file, save
 
 from latentcodec import registry
-from latentcodec.files import atomic_write
+from latentcodec.files import DEFAULT_TOKENIZER, atomic_write
 from latentcodec.media import (AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaError, read_audio, read_image,
                                read_video)
 from latentcodec.pretrained import file_hash, pretrained_dirs
 
 INDEX, ERRORS, MANIFEST = "index.jsonl", "errors.jsonl", "manifest.json"
-DEFAULT_MODEL = "image-tokenizer-fsq-f8-small"
+DEFAULT_MODEL = DEFAULT_TOKENIZER
 
 
 def shard_name(k: int) -> str:

@@ -2,7 +2,8 @@
 
 Every problem with bytes handed to a decoder (a corrupt, truncated, foreign or
 future-version stream, or a file for a model that is not installed) raises
-:class:`BitstreamError`, with a message that says what is wrong and where.
+:class:`BitstreamError`, with a message that says what is wrong and where;
+media that cannot be read or written raise :class:`MediaError`.
 """
 
 
@@ -16,3 +17,7 @@ class IncompleteStreamError(BitstreamError):
     Raised only by decoders whose input is still open; nothing was consumed,
     so feed more bytes and call again.
     """
+
+
+class MediaError(ValueError):
+    """A media file cannot be read, or media cannot be written in the asked format."""

@@ -55,6 +55,7 @@ def atomic_directory(path):
 DEFAULT_IMAGE_MODEL = "mbt2018-mean-small"  # a family in pretrained/
 DEFAULT_AUDIO_MODEL = "speech-codec-16k"  # pretrained/audio/
 DEFAULT_VIDEO_MODEL = "video-ssf-small"  # pretrained/video/ (a single model or a family)
+DEFAULT_TOKENIZER = "image-tokenizer-fsq-f8-small"  # pretrained/tokenizers/
 DEFAULT_MODELS = {"image": DEFAULT_IMAGE_MODEL, "audio": DEFAULT_AUDIO_MODEL, "video": DEFAULT_VIDEO_MODEL}
 
 

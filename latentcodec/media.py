@@ -10,9 +10,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-
-class MediaError(ValueError):
-    """A media file cannot be read, or media cannot be written in the asked format."""
+from latentcodec.errors import MediaError
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm", ".tif", ".tiff"}

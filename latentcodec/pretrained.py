@@ -6,8 +6,6 @@ import hashlib
 import os
 from pathlib import Path
 
-import torch
-
 
 def pretrained_dirs() -> list[Path]:
     """``$LATENTCODEC_PRETRAINED`` (if set), then the repository's ``pretrained/``."""
@@ -22,9 +20,9 @@ def file_hash(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def read_weights(path, kind: str) -> tuple[dict, dict[str, torch.Tensor]]:
+def read_weights(path, kind: str) -> tuple[dict, dict]:
     """(metadata, tensors) of a safetensors weight file written for ``kind``
-    ("audio-codec", "video-codec"), or ValueError for any other file."""
+    ("audio-codec", "video-codec"), or ValueError for any other file; tensors are torch's."""
     from safetensors import safe_open
 
     with safe_open(str(path), "pt") as f:

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 import latentcodec
-from latentcodec.cli import _model_entry, main
+from latentcodec.cli import main
+from latentcodec.commands.evaluate import model_entry
 from latentcodec.codecs.image_models import IMAGE_MODELS
 from latentcodec.codecs.latent_refinement import refine_latent
 from latentcodec.container import unpack
@@ -53,8 +54,8 @@ def test_refine_option_is_checked_and_reaches_the_cli(tmp_path, photo, capsys):
     assert main(["encode", str(tmp_path / "in.png"), str(tmp_path / "b.lc"), "--quality", "1", "--refine", "20"]) == 0
     assert (tmp_path / "b.lc").read_bytes() != (tmp_path / "a.lc").read_bytes()
     assert main(["decode", str(tmp_path / "b.lc"), str(tmp_path / "b.png")]) == 0
-    assert _model_entry("m@tcq:states=4+refine=50") == ("m", {"quantizer": "tcq:states=4", "refine": 50})
-    assert _model_entry("m") == ("m", {})
+    assert model_entry("m@tcq:states=4+refine=50") == ("m", {"quantizer": "tcq:states=4", "refine": 50})
+    assert model_entry("m") == ("m", {})
 
 
 def test_eval_rd_measures_refinement_in_worker_processes(tmp_path, photo, capsys):

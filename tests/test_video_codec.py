@@ -21,7 +21,7 @@ from latentcodec import BitstreamError, registry
 from latentcodec.cli import main
 from latentcodec.codecs.image import ImageCodec, save_weights
 from latentcodec.codecs.image_models import MeanScaleHyperprior
-from latentcodec.codecs.video import ScaleSpaceFlow, VideoModelConfig
+from latentcodec.codecs.video import ScaleSpaceFlow, VideoModelConfig, gaussian_volume
 from latentcodec.codecs.video_codec import VideoCodec, save_video_model
 from latentcodec.container import ContainerReader, Header, pack, unpack
 from latentcodec.media import MediaError, Video, VideoFile, VideoFormat, write_video
@@ -334,3 +334,11 @@ def test_eval_video_measures_us_and_x264_x265(codec, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "x264 crf 30" in out and "x265 crf 40" in out and VIDEO in out and plot.stat().st_size > 0
     assert f"BD-rate (PSNR) {VIDEO} vs x264:" in out and "BD-rate (PSNR) x265 vs x264:" in out
+
+
+def test_gaussian_volume_is_compressais():
+    """The shipped weights were trained on CompressAI's scale-space volume; ours must be the same."""
+    from compressai.models.video.google import ScaleSpaceFlow as CompressAISSF
+
+    x = torch.rand(2, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(gaussian_volume(x, 1.5, 5), CompressAISSF.gaussian_volume(x, 1.5, 5))

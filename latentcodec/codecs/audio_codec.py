@@ -49,13 +49,13 @@ from safetensors.torch import save_file
 from latentcodec.codec import Codec
 from latentcodec.codecs.audio import AudioCodecModel, AudioModelConfig
 from latentcodec.codecs.speech_postfilter import SpeechPostfilter
-from latentcodec.pretrained import file_hash, pretrained_dirs, read_weights
+from latentcodec.pretrained import file_hash, read_weights
 from latentcodec.entropy import CdfTables, RangeDecoder, RangeEncoder
 from latentcodec.entropy.residual_index_prior import ResidualIndexPrior, backed_off
 from latentcodec.errors import BitstreamError
 from latentcodec.media import Audio
 from latentcodec.quantizers.residual_vq import depth_under
-from latentcodec.registry import register_codec
+from latentcodec.registry import register_codec, weight_files
 
 FRAMES_PER_CHUNK = 50
 TRAINING_STATE = ("cluster_size", "embed_avg")  # codebook EMA statistics: only training needs them
@@ -500,9 +500,8 @@ def _mono_at(audio, rate: int) -> Iterator[np.ndarray]:
 
 
 def register_pretrained() -> None:
-    for directory in pretrained_dirs():
-        for path in sorted((directory / "audio").glob("*.safetensors")):
-            register_codec(path.stem)(lambda path=path: AudioCodec.from_file(path))
+    for path in weight_files("audio"):
+        register_codec(path.stem)(lambda path=path: AudioCodec.from_file(path))
 
 
 register_pretrained()

@@ -22,9 +22,9 @@ from latentcodec.codecs.image_models import IMAGE_MODELS, ImageModel, pad, to_te
 from latentcodec.codecs.latent_refinement import refine_latent
 from latentcodec.entropy import RangeDecoder, RangeEncoder
 from latentcodec.errors import BitstreamError
-from latentcodec.pretrained import file_hash, pretrained_dirs
+from latentcodec.pretrained import file_hash
 from latentcodec.quantizers import parse_quantizer, quantizer_from_params
-from latentcodec.registry import register_codec
+from latentcodec.registry import register_codec, weight_files
 
 TILE = 1024  # larger images are coded in independent tiles, bounding memory
 MAX_PIXELS = 1 << 28
@@ -174,9 +174,8 @@ class ImageCodec(Codec):
 
 
 def register_pretrained() -> None:
-    for directory in pretrained_dirs():
-        for path in sorted(directory.glob("*.safetensors")):
-            register_codec(path.stem)(lambda path=path: ImageCodec.from_file(path))
+    for path in weight_files(""):
+        register_codec(path.stem)(lambda path=path: ImageCodec.from_file(path))
 
 
 register_pretrained()

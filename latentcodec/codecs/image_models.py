@@ -13,10 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from compressai.layers import GDN
-from compressai.models.utils import conv, deconv
 from torch import Tensor, nn
 
+from latentcodec.compressai_parts import GDN, conv, deconv
 from latentcodec.entropy import FactorizedPrior, GaussianConditional, RangeDecoder, RangeEncoder
 from latentcodec.entropy.one_thread import one_thread
 from latentcodec.quantizers import RoundingStandIns, UniformQuantizer

@@ -25,15 +25,15 @@ this model's: the video codec codes them with an installed image codec.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
-from compressai.models.utils import conv, deconv
-from compressai.models.video.google import ScaleSpaceFlow as _CompressAISSF
 from torch import Tensor, nn
 
 from latentcodec.codecs.image_models import ste_round
+from latentcodec.compressai_parts import conv, deconv, gaussian_blur, gaussian_kernel2d
 from latentcodec.entropy import FactorizedPrior, GaussianConditional, RangeDecoder, RangeEncoder
 from latentcodec.entropy.one_thread import one_thread
 from latentcodec.quantizers import RoundingStandIns, UniformQuantizer
@@ -108,6 +108,23 @@ class LatentHyperprior(nn.Module):
         return quantizer.decode(decoder, self.gaussian_conditional, scales, means)
 
 
+def gaussian_volume(x: Tensor, sigma: float, levels: int) -> Tensor:
+    """[N, C, levels + 1, H, W]: ``x``, ``x`` blurred, then blurred at each of
+    ``levels - 1`` halvings and upsampled back; CompressAI's
+    ``ScaleSpaceFlow.gaussian_volume``, whose module imports all its models."""
+    kernel = gaussian_kernel2d(2 * math.ceil(3 * sigma) + 1, sigma, device=x.device, dtype=x.dtype)
+    volume = [x]
+    x = gaussian_blur(x, kernel=kernel)
+    volume.append(x)
+    for level in range(1, levels):
+        x = gaussian_blur(F.avg_pool2d(x, kernel_size=2, stride=2), kernel=kernel)
+        upsampled = x
+        for _ in range(level):
+            upsampled = F.interpolate(upsampled, scale_factor=2, mode="bilinear", align_corners=False)
+        volume.append(upsampled)
+    return torch.stack(volume, 2)
+
+
 def scale_space_warp(volume: Tensor, flow: Tensor, scale: Tensor) -> Tensor:
     """Samples ``volume`` [N, C, D, H, W] at (x + flow_x, y + flow_y, scale),
     flow in pixels and scale in levels, trilinearly; outside it, the border."""
@@ -145,7 +162,7 @@ class ScaleSpaceFlow(nn.Module):
     def predict(self, ref: Tensor, motion_hat: Tensor) -> Tensor:
         """The reference warped by the decoded motion latent."""
         motion = self.motion_decoder(motion_hat)
-        volume = _CompressAISSF.gaussian_volume(ref, self.config.sigma0, self.config.levels)
+        volume = gaussian_volume(ref, self.config.sigma0, self.config.levels)
         return scale_space_warp(volume, motion[:, :2], motion[:, 2:])
 
     def forward(self, x: Tensor, ref: Tensor) -> dict:

@@ -47,7 +47,7 @@ from latentcodec.codecs.video import ScaleSpaceFlow, VideoModelConfig
 from latentcodec.entropy import RangeDecoder, RangeEncoder
 from latentcodec.errors import BitstreamError
 from latentcodec.media import Video
-from latentcodec.pretrained import file_hash, pretrained_dirs, read_weights
+from latentcodec.pretrained import file_hash, read_weights
 from latentcodec.quantizers import parse_quantizer, quantizer_from_params
 
 GOP = 12  # default distance between intra frames
@@ -297,9 +297,8 @@ def _numbered(chunks: Iterable[bytes], rate: Fraction) -> Iterator[tuple[int, by
 
 
 def register_pretrained() -> None:
-    for directory in pretrained_dirs():
-        for path in sorted((directory / "video").glob("*.safetensors")):
-            registry.register_codec(path.stem)(lambda path=path: VideoCodec.from_file(path))
+    for path in registry.weight_files("video"):
+        registry.register_codec(path.stem)(lambda path=path: VideoCodec.from_file(path))
 
 
 register_pretrained()

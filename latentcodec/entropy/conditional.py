@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from compressai.ops import LowerBound
 from torch import Tensor, nn
 
+from latentcodec.compressai_parts import LowerBound
 from latentcodec.entropy.cdf import CdfTables
 from latentcodec.entropy.distributions import FAMILIES
 from latentcodec.entropy.range_coder import RangeDecoder, RangeEncoder

@@ -15,9 +15,9 @@ import hashlib
 
 import numpy as np
 import torch
-from compressai.entropy_models import EntropyBottleneck
 from torch import Tensor
 
+from latentcodec.compressai_parts import EntropyBottleneck
 from latentcodec.entropy.cdf import CdfTables
 from latentcodec.entropy.range_coder import RangeDecoder, RangeEncoder
 

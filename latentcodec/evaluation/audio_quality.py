@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from latentcodec.audio_losses import MultiScaleMelLoss
 from latentcodec.media import AUDIO_SUFFIXES, Audio, read_audio
-from latentcodec.training.audio_losses import MultiScaleMelLoss
 
 RATE = 16000  # PESQ-WB is defined at 16 kHz, and our speech codec works there
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from latentcodec.audio_losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 from latentcodec.codecs.audio import AudioCodecModel, AudioModelConfig
 from latentcodec.evaluation.audio_quality import si_sdr
 from latentcodec.training.audio_discriminator import MultiScaleSTFTDiscriminator, discriminator_loss, generator_losses
-from latentcodec.training.audio_losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 
 
 class AudioCodecTraining(L.LightningModule):

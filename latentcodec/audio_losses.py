@@ -1,4 +1,5 @@
-"""Spectral reconstruction losses for waveform codecs (torchaudio transforms)."""
+"""Spectral reconstruction losses for waveform codecs (torchaudio transforms); training
+minimizes them and evaluation reports the mel one, so they live outside both."""
 
 from __future__ import annotations
 
