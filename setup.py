@@ -1,4 +1,4 @@
-"""Builds the C extensions (range coder, trellis and residual VQ searches, streaming
+"""Builds the C extensions (range coder, integer autoregressive model, trellis and residual VQ searches, streaming
 trunk kernels); everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
@@ -14,6 +14,20 @@ setup(
                 "latentcodec/entropy/csrc/range_coder_module.c",
             ],
             depends=["latentcodec/entropy/csrc/range_coder.h"],
+            extra_compile_args=FLAGS,
+        ),
+        Extension(
+            "latentcodec.entropy._autoregressive",
+            sources=[
+                "latentcodec/entropy/csrc/autoregressive.c",
+                "latentcodec/entropy/csrc/autoregressive_module.c",
+                "latentcodec/entropy/csrc/range_coder.c",
+            ],
+            depends=[
+                "latentcodec/entropy/csrc/autoregressive.h",
+                "latentcodec/entropy/csrc/range_coder.h",
+                "latentcodec/csrc/matvec.h",
+            ],
             extra_compile_args=FLAGS,
         ),
         Extension(

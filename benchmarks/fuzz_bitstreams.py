@@ -15,9 +15,10 @@ The container target codes small images with the lossless-image codec and
 hands the damaged files to ``latentcodec.decompress`` (container, registry,
 codec and range decoder together). The tcq target does the same with the
 default learned model under trellis-coded quantization, adding streams whose
-header names another trellis.
+header names another trellis. The overfit target does it for overfit-image,
+whose headers carry the network's steps and tables.
 
-    python benchmarks/fuzz_bitstreams.py [--runs 100000] [--seed 0] [--target all|range_decoder|container|tcq]
+    python benchmarks/fuzz_bitstreams.py [--runs 100000] [--seed 0] [--target all|range_decoder|container|tcq|overfit]
 """
 
 from __future__ import annotations
@@ -255,7 +256,46 @@ def fuzz_tcq(rng, runs: int, budget_s: float):
     return counts, failures[:EXAMPLES_KEPT]
 
 
-TARGETS = {"range_decoder": fuzz_range_decoder, "container": fuzz_container, "tcq": fuzz_tcq}
+def fuzz_overfit(rng, runs: int, budget_s: float):
+    """Each round: a small crop coded by overfit-image (a few training steps:
+    the fuzz is of the decoder), decoded intact and damaged, with headers
+    (valid CRCs) that lie about the size, steps or tables, and bit flips in
+    either payload under a recomputed chunk CRC (these may decode to another
+    image: nothing but the network and the latents is checked)."""
+    from skimage import data
+
+    from latentcodec.codecs import overfit_image
+    from latentcodec.container import Header, pack, unpack
+
+    overfit_image.PRESETS["fuzz"] = overfit_image.EncoderEffort(1, 2, 10, 2)
+    codec = latentcodec.load("overfit-image-q3")
+    photo = data.astronaut()
+    counts, failures = Counter(), []
+    done = 0
+    while done < runs:
+        h, w = (int(v) for v in rng.integers(1, 48, 2))
+        top, left = (int(v) for v in rng.integers(0, 512 - 48, 2))
+        stream = codec.compress(photo[top : top + h, left : left + w], preset="fuzz", progress=False)
+        expected = latentcodec.decompress(stream)
+        header, chunks = unpack(stream)
+        lies = [{"height": 1 << 20, "width": 1 << 20}, {"height": h * 2}, {"decoder": "huge"},
+                {"arm_shifts": [99, 0, 0]}, {"tables": header.meta["tables"][:-1]}, {"float_shifts": "x"}]
+        cases = [("valid", stream)]
+        cases += [("lying header", pack(Header(header.codec, header.weights, header.meta | lie), chunks)) for lie in lies]
+        for part in range(2):
+            flipped = [bytearray(c) for c in chunks]
+            if flipped[part]:
+                flipped[part][int(rng.integers(len(flipped[part])))] ^= 1 << int(rng.integers(8))
+            cases.append((f"chunk {part} flip, CRC redone", pack(header, [bytes(c) for c in flipped])))
+        cases += [damage(rng, stream) for _ in range(3)]
+        for kind, data_ in cases:
+            attempt(kind, data_, lambda: latentcodec.decompress(data_), expected if kind == "valid" else None,
+                    budget_s, counts, failures)
+            done += 1
+    return counts, failures[:EXAMPLES_KEPT]
+
+
+TARGETS = {"range_decoder": fuzz_range_decoder, "container": fuzz_container, "tcq": fuzz_tcq, "overfit": fuzz_overfit}
 
 
 def _batch(target: str, seed: int, batch: int, runs: int, budget_s: float, conn) -> None:

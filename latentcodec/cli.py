@@ -52,6 +52,12 @@ def main(argv=None) -> int:
     p.add_argument("--refine", type=int, metavar="STEPS", help="learned image codecs: optimize the latent for "
                    "this image by STEPS gradient steps before coding it (smaller files, slower encoding; 100-200 "
                    "is typical; decoding is unchanged)")
+    p.add_argument("--preset", choices=("fast", "medium", "slow"), help="overfit-image: encoder effort, the "
+                   "iterations of per-image training (default medium; see docs/OVERFIT_IMAGE.md)")
+    p.add_argument("--lmbda", type=float, help="overfit-image: rate-distortion trade-off in place of --quality "
+                   "(loss = MSE + LMBDA * bits per pixel; 0.0003 to 0.02 is useful)")
+    p.add_argument("--decoder", choices=("small", "medium", "large"), help="overfit-image: decoder size, about "
+                   "500, 900 or 1,800 multiply-accumulates per pixel (default medium)")
     p.set_defaults(run=_handler("coding:encode"))
     p = sub.add_parser("decode", help="decode a .lc file; the output format follows its suffix")
     p.add_argument("input")
@@ -69,8 +75,8 @@ def main(argv=None) -> int:
     p = kinds.add_parser("rd", help="rate-distortion of images: our models vs JPEG/WebP/AVIF, BD-rates, plot")
     p.add_argument("folder", help="folder of test images")
     p.add_argument("--models", default="", help="comma-separated codec names or families (NAME for NAME-q1..qN); "
-                   "NAME@SETTINGS codes with encoder settings joined by +: a quantizer and/or refine=STEPS "
-                   "(e.g. mbt2018-mean-small@tcq, mbt2018-mean-small@tcq+refine=100)")
+                   "NAME@SETTINGS codes with encoder settings joined by +: a quantizer and/or KEY=VALUE options "
+                   "(e.g. mbt2018-mean-small@tcq+refine=100, overfit-image@preset=fast)")
     p.add_argument("--anchor", help="one of --models: also give the others' BD-rates against it")
     p.add_argument("--baselines", default="jpeg,webp,avif", help="comma-separated: jpeg, webp, avif")
     p.add_argument("--plot", help="write the rate-distortion curves to this PNG")

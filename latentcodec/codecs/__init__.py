@@ -4,6 +4,7 @@ entry here (its name and module), or a weight file in a folder below."""
 
 CODECS = {  # codec name: the module that registers it
     "lossless-image": "latentcodec.codecs.lossless_image",
+    **{f"overfit-image-q{q}": "latentcodec.codecs.overfit_image" for q in range(1, 6)},  # its QUALITIES
 }
 
 WEIGHT_FOLDERS = {  # folder of pretrained/: the module that registers its NAME.safetensors as codec NAME

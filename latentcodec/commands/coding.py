@@ -18,6 +18,7 @@ def encode(args) -> None:
         options["variable"] = False
     if args.gop is not None:
         options["gop"] = args.gop
+    options.update({k: getattr(args, k) for k in ("preset", "lmbda", "decoder") if getattr(args, k) is not None})
     encode_file(args.input, args.output, model=args.model, quality=args.quality, **options)
     print(f"{args.input} -> {args.output}: {Path(args.output).stat().st_size} bytes")
     with open(args.output, "rb") as f:

@@ -12,16 +12,26 @@ from latentcodec.files import DEFAULT_VIDEO_MODEL
 
 def model_entry(entry: str) -> tuple[str, dict]:
     """``NAME@SETTINGS`` -> (NAME, encoder options). SETTINGS joins with ``+``
-    a quantizer spec and/or ``refine=STEPS``: ``mbt2018-mean-small@tcq+refine=100``."""
+    a quantizer spec and/or ``key=value`` encoder options:
+    ``mbt2018-mean-small@tcq+refine=100``, ``overfit-image@preset=fast``."""
     prefix, _, settings = entry.partition("@")
     options = {}
     for setting in filter(None, settings.split("+")):
         key, eq, value = setting.partition("=")
-        if key == "refine" and eq:
-            options["refine"] = int(value)
+        if eq and ":" not in key:
+            options[key] = _number(value)
         else:
             options["quantizer"] = setting
     return prefix, options
+
+
+def _number(value: str):
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def rd(args) -> None:

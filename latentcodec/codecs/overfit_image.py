@@ -1,0 +1,439 @@
+"""Overfitted image codec (Cool-chic style): a tiny decoder trained for each image.
+
+The encoder optimizes, for this one image, a pyramid of latent grids (1/1 to
+1/64 of its size, one channel each), an autoregressive probability model over
+them, learned upsampling filters and a small synthesis, for D + lambda R.
+The stream carries the network's quantized weights (range-coded) and the
+latents (range-coded under the integer autoregressive model).
+
+Guarantees: the latents decode bit-exactly on every machine, build and thread
+count, since the probability model deciding each table is integer C code
+(:mod:`latentcodec.entropy.autoregressive`). Upsampling and synthesis are
+float PyTorch run after all latents are decoded: the same machine and
+software give identical pixels every time; another CPU or PyTorch build may
+move a pixel by one level, never more than float rounding does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from latentcodec.codec import Codec
+from latentcodec.entropy import autoregressive as arm
+from latentcodec.entropy.conditional import shipped_tables
+from latentcodec.entropy.range_coder import RangeDecoder, RangeEncoder
+from latentcodec.errors import BitstreamError
+from latentcodec.quantizers.soft_rounding import SoftRounding
+from latentcodec.registry import register_codec
+
+LEVELS = 7  # latent grids at 1/1 .. 1/64
+GAIN = 16.0  # latents are optimized as y / GAIN: Adam's steps of lr then move y by 16 lr (Cool-chic's encoder gain)
+MAX_PIXELS = 1 << 24  # training memory and time grow with the image; larger ones are refused
+TAPS = 8
+BICUBIC = (-0.03515625, -0.10546875, 0.26171875, 0.87890625, 0.87890625, 0.26171875, -0.10546875, -0.03515625)
+# lambda of each quality, lowest first: loss = MSE (pixels in [0, 1]) + lambda * bits per pixel
+QUALITIES = (0.02, 0.008, 0.003, 0.0012, 0.0005)
+WEIGHT_SHIFTS = range(4, 15)  # candidate power-of-two steps 2^-shift for the synthesis and upsampling
+ARM_SHIFTS = range(3, 12)
+
+
+@dataclass(frozen=True)
+class DecoderSize:
+    """The decoder's architecture: the ARM's context and width, the synthesis's 1x1 widths."""
+
+    n_context: int
+    hidden: int
+    synthesis: tuple[int, ...]
+
+    def macs_per_pixel(self, channels: int = 3) -> float:
+        latents = sum(4.0**-i for i in range(LEVELS))  # latents per pixel
+        n_in = self.n_context + arm.PARENTS
+        arm_macs = n_in * self.hidden + self.hidden**2 + 2 * self.hidden
+        upsampling = sum(2 * (TAPS // 2) * (LEVELS - 1 - i) * 4.0**-i * (1 + 0.5) for i in range(LEVELS - 1))
+        widths = (LEVELS, *self.synthesis, channels)
+        synthesis = sum(a * b for a, b in zip(widths, widths[1:])) + 2 * 9 * channels * channels
+        return latents * arm_macs + upsampling + synthesis
+
+
+DECODERS = {
+    "small": DecoderSize(8, 8, (8,)),
+    "medium": DecoderSize(12, 12, (16,)),
+    "large": DecoderSize(16, 16, (32, 16)),
+}
+
+
+@dataclass(frozen=True)
+class EncoderEffort:
+    """Iterations of each phase: warm-up (per candidate), main (soft rounding), final (straight-through)."""
+
+    candidates: int
+    warmup: int
+    main: int
+    final: int
+
+
+PRESETS = {
+    "fast": EncoderEffort(2, 100, 1000, 100),
+    "medium": EncoderEffort(2, 200, 2500, 300),
+    "slow": EncoderEffort(2, 300, 8000, 500),
+}
+
+
+def _upsample2(z: Tensor, taps: Tensor, size: tuple[int, int]) -> Tensor:
+    """2x separable upsampling by an 8-tap filter (bicubic when ``taps`` is
+    BICUBIC, matching F.interpolate), cropped to ``size``."""
+    c = z.shape[1]
+    kernel = taps.view(1, 1, 1, TAPS).expand(c, 1, 1, TAPS)
+    z = F.conv_transpose2d(F.pad(z, (2, 2, 0, 0), mode="replicate"), kernel, stride=(1, 2), groups=c)
+    z = z[..., TAPS - 1 : TAPS - 1 + size[1]]
+    z = F.conv_transpose2d(F.pad(z, (0, 0, 2, 2), mode="replicate"), kernel.transpose(2, 3), stride=(2, 1), groups=c)
+    return z[..., TAPS - 1 : TAPS - 1 + size[0], :]
+
+
+def grid_shapes(h: int, w: int) -> list[tuple[int, int]]:
+    shapes = [(h, w)]
+    for _ in range(LEVELS - 1):
+        shapes.append(((shapes[-1][0] + 1) // 2, (shapes[-1][1] + 1) // 2))
+    return shapes
+
+
+class Synthesis(nn.Module):
+    """1x1 layers from the upsampled grids to the pixels, then a 3x3 residual block."""
+
+    def __init__(self, widths: tuple[int, ...], channels: int):
+        super().__init__()
+        sizes = (LEVELS, *widths, channels)
+        self.pointwise = nn.ModuleList(nn.Conv2d(a, b, 1) for a, b in zip(sizes, sizes[1:]))
+        self.residual = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=1, padding_mode="replicate")
+                                      for _ in range(2))
+        with torch.no_grad():
+            self.residual[1].weight.zero_()
+            self.residual[1].bias.zero_()
+            self.pointwise[-1].bias.fill_(0.5)
+
+    def forward(self, z: Tensor) -> Tensor:
+        z = z.contiguous(memory_format=torch.channels_last)  # 3x faster convolutions at these widths
+        for i, layer in enumerate(self.pointwise):
+            z = layer(z)
+            if i + 1 < len(self.pointwise):
+                z = F.relu(z)
+        return z + self.residual[1](F.relu(self.residual[0](z)))
+
+
+class OverfitImage(nn.Module):
+    """Everything the stream describes for one image (latents and networks)."""
+
+    def __init__(self, height: int, width: int, channels: int, size: DecoderSize):
+        super().__init__()
+        self.shapes = grid_shapes(height, width)
+        self.latents = nn.ParameterList(nn.Parameter(torch.zeros(s)) for s in self.shapes)
+        self.quantizer = SoftRounding()
+        self.arm = arm.AutoregressiveModel(size.n_context, size.hidden)
+        self.upsampling = nn.Parameter(torch.tensor(BICUBIC).repeat(LEVELS - 1, 1))
+        self.synthesis = Synthesis(size.synthesis, channels)
+
+    def quantized_latents(self) -> list[Tensor]:
+        return [self.quantizer((GAIN * y).clamp(-arm.LATENT_MAX, arm.LATENT_MAX)) for y in self.latents]
+
+    def decode(self, grids: list[Tensor]) -> Tensor:
+        """[1, C, H, W] image in [0, 1] (unclamped) from the grids, finest first."""
+        z = grids[-1][None, None]
+        for level in range(LEVELS - 2, -1, -1):
+            z = torch.cat([grids[level][None, None], _upsample2(z, self.upsampling[level], self.shapes[level])], 1)
+        return self.synthesis(z)
+
+    def forward(self) -> tuple[Tensor, Tensor]:
+        """(image, bits of the latents)."""
+        grids = self.quantized_latents()
+        return self.decode(grids), self.arm.bits(grids)
+
+    def float_modules(self) -> dict[str, list[nn.Parameter]]:
+        """The float-coded parameter groups, each with its own power-of-two step."""
+        groups = {"upsampling": [self.upsampling]}
+        for i, layer in enumerate([*self.synthesis.pointwise, *self.synthesis.residual]):
+            groups[f"synthesis.{i}"] = [layer.weight, layer.bias]
+        return groups
+
+
+def _psnr(mse: float) -> float:
+    return 10 * math.log10(1 / max(mse, 1e-12))
+
+
+def fit(image: Tensor, lmbda: float, size: DecoderSize, effort: EncoderEffort, seed: int = 0,
+        progress: bool | None = None) -> OverfitImage:
+    """Trains the model for ``image`` ([C, H, W] in [0, 1]) with the Cool-chic
+    schedule: warm-up candidates, soft rounding with annealed temperature and
+    noise under a cosine learning rate, then a straight-through phase."""
+    from tqdm.auto import tqdm  # only encoders show progress
+
+    c, h, w = image.shape
+    target = image[None]
+    n_pixels = h * w
+    torch.manual_seed(seed)
+
+    def loss_of(model: OverfitImage) -> tuple[Tensor, float, float]:
+        x_hat, bits = model()
+        mse = F.mse_loss(x_hat, target)
+        bpp = bits / n_pixels
+        return mse + lmbda * bpp, mse.item(), bpp.item()
+
+    def run(model: OverfitImage, steps: int, lr: float, anneal: bool, bar, cosine: bool = True) -> float:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        loss = float("inf")
+        for step in range(steps):
+            t = step / max(steps - 1, 1)
+            if anneal:
+                model.quantizer.temperature = 0.35 + (0.08 - 0.35) * t
+                model.quantizer.noise = 0.22 + (0.15 - 0.22) * t
+            if cosine:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * t))
+            optimizer.zero_grad(set_to_none=True)
+            total, mse, bpp = loss_of(model)
+            total.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+            optimizer.step()
+            loss = total.item()
+            bar.update(1)
+            if step % 20 == 0:
+                bar.set_postfix(bpp=f"{bpp:.3f}", psnr=f"{_psnr(mse):.2f}")
+        return loss
+
+    steps = effort.candidates * effort.warmup + effort.main + effort.final
+    with tqdm(total=steps, desc="overfit-image", unit="it", disable=None if progress is None else not progress,
+              leave=False) as bar:
+        best, best_loss = None, float("inf")
+        for _ in range(effort.candidates):
+            model = OverfitImage(h, w, c, size).to(image.device).train()
+            loss = run(model, effort.warmup, 1e-2, anneal=False, bar=bar, cosine=False)
+            if loss < best_loss:
+                best, best_loss = model, loss
+        run(best, effort.main, 1e-2, anneal=True, bar=bar)
+        best.quantizer.mode = "ste"
+        run(best, effort.final, 1e-4, anneal=False, bar=bar, cosine=False)
+    return best.eval()
+
+
+# ------------------------------------------------------------------ network coding
+
+def _quantize(values: Tensor, shift: int) -> np.ndarray:
+    return np.rint(values.detach().double().cpu().numpy() * 2.0**shift).astype(np.int64).ravel()
+
+
+def _table_bits(ints: np.ndarray, table: int) -> float:
+    """Bits of ``ints`` under one shipped Laplace table, escapes' bypass nibbles included."""
+    _, tables = shipped_tables("laplace")
+    indexes = np.full(len(ints), table)
+    bits = tables.information_bits(ints, indexes).sum()
+    values = ints - tables.offsets[table]
+    top = tables.lengths[table] - 2
+    escaped = values[(values < 0) | (values >= top)]
+    raw = np.where(escaped < 0, -2 * escaped - 1, 2 * (escaped - top))  # the coder's zigzag of the excess
+    return float(bits + 4 * (1 + np.ceil(np.log2(raw + 1) / 4)).sum())
+
+
+def _best_table(ints: np.ndarray) -> int:
+    """Index of the shipped Laplace table that codes ``ints`` in the fewest bits."""
+    return min(range(len(shipped_tables("laplace")[0])), key=lambda t: _table_bits(ints, t))
+
+
+class NetworkCoder:
+    """Integer parameter groups in a fixed order, each under its own Laplace
+    table, in one range-coded chunk; the tables' indexes go in the header."""
+
+    def encode(self, groups: list[np.ndarray]) -> tuple[list[int], bytes]:
+        _, tables = shipped_tables("laplace")
+        encoder = RangeEncoder()
+        indexes = []
+        for ints in groups:
+            t = _best_table(ints)
+            encoder.encode_with_indexes(ints.astype(np.int32), np.full(len(ints), t, np.int32), *tables)
+            indexes.append(t)
+        return indexes, encoder.flush()
+
+    def decode(self, data: bytes, sizes: list[int], indexes: list[int]) -> list[np.ndarray]:
+        _, tables = shipped_tables("laplace")
+        decoder = RangeDecoder(data)
+        return [decoder.decode_with_indexes(np.full(n, t, np.int32), *tables) for n, t in zip(sizes, indexes)]
+
+    @staticmethod
+    def bits(ints: np.ndarray) -> float:
+        return _table_bits(ints, _best_table(ints))
+
+
+def _latent_bits(net: np.ndarray, grids: list[np.ndarray]) -> float:
+    symbols, indexes = arm.symbols(net, grids)
+    return float(arm.shipped_tables().information_bits(symbols, indexes).sum())
+
+
+def _arm_groups(net: np.ndarray, size: DecoderSize) -> list[np.ndarray]:
+    """The integer ARM split into its six tensors (weights and biases per layer)."""
+    n_in, h = size.n_context + arm.PARENTS, size.hidden
+    cuts = np.cumsum([n_in * h, h, h * h, h, 2 * h])
+    return np.split(net[5:].astype(np.int64), cuts)
+
+
+def quantize_network(model: OverfitImage, image: Tensor, lmbda: float, size: DecoderSize) -> dict:
+    """Chooses each module's step on the real cost (D + lambda R, R from the
+    integer tables: latent bits, parameter bits) and applies it to ``model``.
+    Returns the steps and integer parameters that the stream carries."""
+    n_pixels = image.shape[1] * image.shape[2]
+    with torch.no_grad():
+        grids = [g.to(torch.int32).cpu().numpy() for g in model.quantized_latents()]
+
+    # ARM: only the rate depends on it (latent bits + its own bits)
+    def arm_cost(shifts):
+        net = model.arm.integer_net(shifts)
+        return _latent_bits(net, grids) + sum(NetworkCoder.bits(g) for g in _arm_groups(net, size))
+
+    shifts = [8, 8, 8]
+    for _ in range(2):
+        for layer in range(3):
+            shifts[layer] = min(ARM_SHIFTS, key=lambda s: arm_cost(shifts[:layer] + [s] + shifts[layer + 1:]))
+    net = model.arm.integer_net(tuple(shifts))
+    model.arm.load_integer_net(net)
+
+    # float modules: distortion + lambda * their own bits, one module at a time
+    with torch.no_grad():
+        grids_t = [torch.from_numpy(g).float().to(image.device) for g in grids]
+        originals = {name: [p.detach().clone() for p in params] for name, params in model.float_modules().items()}
+        float_shifts = {}
+        for name, params in model.float_modules().items():
+            def cost(shift):
+                for p, o in zip(params, originals[name]):
+                    p.copy_(torch.round(o * 2.0**shift) / 2.0**shift)
+                mse = F.mse_loss(model.decode(grids_t).clamp(0, 1), image[None]).item()
+                bits = sum(NetworkCoder.bits(_quantize(o, shift)) for o in originals[name])
+                return mse + lmbda * bits / n_pixels
+
+            float_shifts[name] = min(WEIGHT_SHIFTS, key=cost)
+            cost(float_shifts[name])
+    return {"arm_shifts": shifts, "float_shifts": float_shifts, "net": net, "grids": grids}
+
+
+# ------------------------------------------------------------------ codec
+
+def _decoder_size(name: str) -> DecoderSize:
+    if name not in DECODERS:
+        raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {name!r}")
+    return DECODERS[name]
+
+
+class OverfitImageCodec(Codec):
+    """``compress(uint8 [H, W] or [H, W, 3]) -> bytes``. Encoding trains a
+    network for the image (minutes per megapixel on a CPU: see ``preset``);
+    decoding is fast and needs no weights file."""
+
+    modality = "image"
+    weights_hash = "none"  # the network travels in each stream
+
+    def __init__(self, name: str, lmbda: float):
+        self.name, self.lmbda = name, lmbda
+
+    def encode_chunks(self, image, preset: str = "medium", lmbda: float | None = None, decoder: str = "medium",
+                      seed: int = 0, progress: bool | None = None) -> tuple[dict, Iterator[bytes]]:
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+        size = _decoder_size(decoder)
+        lmbda = self.lmbda if lmbda is None else float(lmbda)
+        if not 0 < lmbda < 1:
+            raise ValueError(f"lmbda must lie in (0, 1), got {lmbda}")
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.dtype != np.uint8 or image.ndim != 3 or 0 in image.shape:
+            raise ValueError(f"expected a non-empty uint8 image [H, W] or [H, W, 3], got {image.dtype} {image.shape}")
+        h, w, channels = image.shape
+        if channels not in (1, 3):
+            raise ValueError(f"{self.name} codes RGB or grayscale images; this one has {channels} channels "
+                             "(drop the alpha channel, or use the lossless-image codec)")
+        if h * w > MAX_PIXELS:
+            raise ValueError(f"{self.name} trains on the whole image and takes at most {MAX_PIXELS} pixels; "
+                             f"this one has {h * w} (split it, or use a feed-forward codec)")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        x = torch.tensor(image).permute(2, 0, 1).float().div(255).to(device)
+        model = fit(x, lmbda, size, PRESETS[preset], seed=seed, progress=progress)
+        coded = quantize_network(model, x, lmbda, size)
+        groups = _arm_groups(coded["net"], size)
+        for name, params in model.float_modules().items():
+            groups += [_quantize(p, coded["float_shifts"][name]) for p in params]
+        table_indexes, network = NetworkCoder().encode(groups)
+        symbols, indexes = arm.symbols(coded["net"], coded["grids"])
+        encoder = RangeEncoder()
+        encoder.encode_with_indexes(symbols, indexes, *arm.shipped_tables())
+        meta = {
+            "height": h, "width": w, "channels": channels, "decoder": decoder,
+            "arm_shifts": coded["arm_shifts"], "float_shifts": list(coded["float_shifts"].values()),
+            "tables": table_indexes,
+        }
+        return meta, iter([network, encoder.flush()])
+
+    def decode_chunks(self, meta: dict, chunks: Iterable[bytes]) -> np.ndarray:
+        h, w, channels, size, model = self._model_for(meta)
+        chunks = iter(chunks)
+        network, latents = next(chunks, None), next(chunks, None)
+        if latents is None or next(chunks, None) is not None:
+            raise BitstreamError("an overfit-image stream has exactly two chunks (network, latents)")
+        groups = self._decode_network(network, meta, model, size)
+        net = np.concatenate([np.array([size.n_context, size.hidden, *meta["arm_shifts"]]), *groups[:6]])
+        try:
+            arm.check_net(net)
+        except ValueError as e:
+            raise BitstreamError(f"the stream's probability model is invalid: {e}") from None
+        grids = arm.decode(latents, net, model.shapes)
+        with torch.no_grad():
+            x = model.decode([torch.from_numpy(g).float() for g in grids]).clamp(0, 1)
+        image = x[0].mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        return image[..., 0] if channels == 1 else image
+
+    def _model_for(self, meta: dict):
+        """Validates every number the header gives and builds the empty model."""
+        try:
+            h, w, channels = (int(meta[k]) for k in ("height", "width", "channels"))
+            size = DECODERS[meta["decoder"]]
+            arm_shifts = [int(s) for s in meta["arm_shifts"]]
+            float_shifts = [int(s) for s in meta["float_shifts"]]
+            tables = [int(t) for t in meta["tables"]]
+        except (KeyError, TypeError, ValueError):
+            raise BitstreamError(f"overfit-image metadata is missing or malformed: {json.dumps(meta)[:200]}") from None
+        if not (h > 0 and w > 0 and h * w <= MAX_PIXELS and channels in (1, 3)):
+            raise BitstreamError(f"image metadata is out of range: {h}x{w}x{channels}")
+        model = OverfitImage(h, w, channels, size)
+        n_groups = 6 + sum(len(p) for p in model.float_modules().values())
+        n_scales = len(shipped_tables("laplace")[0])
+        if (len(arm_shifts) != 3 or not all(s in ARM_SHIFTS for s in arm_shifts)
+                or len(float_shifts) != len(model.float_modules()) or not all(s in WEIGHT_SHIFTS for s in float_shifts)
+                or len(tables) != n_groups or not all(0 <= t < n_scales for t in tables)):
+            raise BitstreamError("overfit-image metadata gives steps or tables out of range")
+        return h, w, channels, size, model
+
+    @staticmethod
+    def _decode_network(data: bytes, meta: dict, model: OverfitImage, size: DecoderSize) -> list[np.ndarray]:
+        """The integer parameter groups; sets the model's float modules from them."""
+        n_in, hd = size.n_context + arm.PARENTS, size.hidden
+        params = [p for ps in model.float_modules().values() for p in ps]
+        sizes = [n_in * hd, hd, hd * hd, hd, 2 * hd, 2] + [p.numel() for p in params]
+        groups = NetworkCoder().decode(data, sizes, meta["tables"])
+        shifts = [s for s, ps in zip(meta["float_shifts"], model.float_modules().values()) for _ in ps]
+        with torch.no_grad():
+            for p, ints, shift in zip(params, groups[6:], shifts):
+                p.copy_(torch.from_numpy(ints.astype(np.float64) / 2.0**shift).view_as(p))
+        return groups[:6]
+
+
+def register() -> None:
+    for quality, lmbda in enumerate(QUALITIES, start=1):
+        name = f"overfit-image-q{quality}"
+        register_codec(name)(lambda name=name, lmbda=lmbda: OverfitImageCodec(name, lmbda))
+
+
+register()

@@ -1,0 +1,171 @@
+"""Autoregressive probability model over a pyramid of latent grids, with an
+integer twin that codes.
+
+Training uses the float MLP (:class:`AutoregressiveModel`) and its Laplace
+likelihood. Coding uses the same network with integer weights
+(:meth:`AutoregressiveModel.integer_net`), run in C
+(``csrc/autoregressive.c``) by encoder and decoder alike: means and scales
+become table indexes by integer arithmetic only, and the tables are shipped
+integer CDFs (``tables/autoregressive.npz``), so a stream decodes to the same
+latents on every machine, build and thread count.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from latentcodec.entropy import _autoregressive as _arm
+from latentcodec.entropy.cdf import CdfTables
+from latentcodec.entropy.distributions import FAMILIES
+
+NEIGHBOURS = _arm.NEIGHBOURS
+PARENTS = _arm.PARENTS
+LATENT_MAX = _arm.LATENT_MAX
+MAX_CONTEXT = len(NEIGHBOURS)
+MAX_HIDDEN = _arm.MAX_HIDDEN
+LOG_SCALE_MIN = _arm.LOG_SCALE_MIN
+LOG_SCALE_MAX = LOG_SCALE_MIN + (_arm.SCALES - 1) / 2**_arm.LOG_SCALE_STEP_BITS
+TABLES_FILE = Path(__file__).parent / "tables" / "autoregressive.npz"
+TAIL_MASS = 1e-6
+PAD = 4
+
+
+def build_tables() -> CdfTables:
+    """The float step, run once: table ``fraction * SCALES + s`` is a Laplace
+    of mean fraction/16 and scale exp(LOG_SCALE_MIN + s/8), over value - floor(mean)."""
+    cdf = FAMILIES["laplace"].cdf
+    pmfs, tails, offsets = [], [], []
+    for fraction in range(_arm.MEAN_STEPS):
+        mean = fraction / _arm.MEAN_STEPS
+        for s in range(_arm.SCALES):
+            scale = math.exp(LOG_SCALE_MIN + s / 2**_arm.LOG_SCALE_STEP_BITS)
+            reach = max(1.0, scale * -math.log(TAIL_MASS))
+            low, high = math.floor(mean - reach), math.ceil(mean + reach)
+            edges = (torch.arange(low, high + 2, dtype=torch.float64) - 0.5 - mean) / scale
+            mass = cdf(edges)
+            pmfs.append(torch.diff(mass).numpy())
+            tails.append(float(mass[0] + 1 - mass[-1]))
+            offsets.append(low)
+    return CdfTables.from_pmfs(pmfs, tails, offsets)
+
+
+def write_shipped_tables(path: Path = TABLES_FILE) -> None:
+    """Regenerates the shipped tables (run once; the result is committed)."""
+    t = build_tables()
+    np.savez_compressed(path, frequencies=t.frequencies(), lengths=t.lengths, offsets=t.offsets)
+
+
+@lru_cache(maxsize=None)
+def shipped_tables() -> CdfTables:
+    with np.load(TABLES_FILE) as f:
+        return CdfTables.from_frequencies(f["frequencies"], f["lengths"], f["offsets"])
+
+
+def contexts(grids: list[Tensor], n_context: int) -> list[Tensor]:
+    """[h * w, n_context + PARENTS] inputs for each grid (finest first), in
+    the C model's order: causal neighbours, then the coarser grid at
+    (y/2, x/2), right of it and below it; zeros outside the grids."""
+    out = []
+    for level, y in enumerate(grids):
+        h, w = y.shape
+        padded = F.pad(y, (PAD, PAD, PAD, 0))
+        columns = [padded[PAD + dy : PAD + dy + h, PAD + dx : PAD + dx + w] for dy, dx in NEIGHBOURS[:n_context]]
+        if level + 1 < len(grids):
+            q = F.pad(grids[level + 1], (0, 1, 0, 1))
+            h2, w2 = grids[level + 1].shape
+            for parent in (q[:h2, :w2], q[:h2, 1:], q[1:, :w2]):
+                columns.append(parent.repeat_interleave(2, 0).repeat_interleave(2, 1)[:h, :w])
+        else:
+            columns += [torch.zeros_like(y)] * PARENTS
+        out.append(torch.stack(columns, dim=-1).reshape(h * w, -1))
+    return out
+
+
+class AutoregressiveModel(nn.Module):
+    """Mean and log scale of each latent from its context: input -> hidden
+    (ReLU), a residual ReLU layer, -> (mean, log scale). The integer model
+    also clamps activations at ACTIVATION_MAX, which trained weights do not
+    reach in practice; training leaves that clamp out (it costs a third of
+    the step)."""
+
+    def __init__(self, n_context: int = 12, hidden: int = 12):
+        super().__init__()
+        if not 1 <= n_context <= MAX_CONTEXT or not 1 <= hidden <= MAX_HIDDEN:
+            raise ValueError(f"n_context must be 1..{MAX_CONTEXT} and hidden 1..{MAX_HIDDEN}")
+        self.n_context, self.hidden = n_context, hidden
+        self.layers = nn.ModuleList(
+            [nn.Linear(n_context + PARENTS, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 2)]
+        )
+        with torch.no_grad():  # start as a zero-mean prior of moderate scale
+            self.layers[2].weight.mul_(0.1)
+            self.layers[2].bias.copy_(torch.tensor([0.0, 0.0]))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h0 = F.relu(self.layers[0](x))
+        h1 = h0 + F.relu(self.layers[1](h0))
+        mean, log_scale = self.layers[2](h1).unbind(-1)
+        return mean, log_scale
+
+    def bits(self, grids: list[Tensor]) -> Tensor:
+        """Total -log2 p of (soft- or hard-) rounded grids, finest first."""
+        total = grids[0].new_zeros(())
+        for x, y in zip(contexts(grids, self.n_context), grids):
+            mean, log_scale = self(x)
+            scale = log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).exp()
+            v = y.reshape(-1) - mean
+            cdf = FAMILIES["laplace"].cdf
+            p = cdf((v + 0.5) / scale) - cdf((v - 0.5) / scale)
+            total = total - torch.log2(p.clamp_min(2.0**-16)).sum()
+        return total
+
+    def integer_net(self, shifts: tuple[int, int, int]) -> np.ndarray:
+        """The int32 network the C model runs: layer l's weights as integers k
+        meaning k * 2^-shifts[l], its biases in the accumulator's units
+        (2^-(FRAC + shifts[l])), both clipped to the C model's bounds."""
+        parts = [np.array([self.n_context, self.hidden, *shifts], dtype=np.int64)]
+        for layer, shift in zip(self.layers, shifts):
+            w = np.rint(layer.weight.detach().double().numpy().T * 2.0**shift)
+            b = np.rint(layer.bias.detach().double().numpy() * 2.0 ** (shift + _arm.FRAC))
+            parts += [w.ravel().clip(-_arm.MAX_WEIGHT, _arm.MAX_WEIGHT), b.clip(-_arm.MAX_BIAS, _arm.MAX_BIAS)]
+        return np.concatenate(parts).astype(np.int32)
+
+    def load_integer_net(self, net: np.ndarray) -> None:
+        """Sets the float weights to exactly what ``net`` holds."""
+        n_in, h = self.n_context + PARENTS, self.hidden
+        shifts, rest = net[2:5], net[5:].astype(np.float64)
+        sizes = [(n_in, h), (h,), (h, h), (h,), (h, 2), (2,)]
+        with torch.no_grad():
+            for i, layer in enumerate(self.layers):
+                wsize, bsize = math.prod(sizes[2 * i]), sizes[2 * i + 1][0]
+                w, b, rest = rest[:wsize], rest[wsize : wsize + bsize], rest[wsize + bsize :]
+                layer.weight.copy_(torch.from_numpy(w.reshape(sizes[2 * i]).T / 2.0 ** shifts[i]))
+                layer.bias.copy_(torch.from_numpy(b / 2.0 ** (shifts[i] + _arm.FRAC)))
+
+
+def check_net(net: np.ndarray) -> None:
+    """ValueError unless ``net`` is within the integer model's bounds."""
+    _arm.symbols(np.ascontiguousarray(net, dtype=np.int32), [np.zeros((1, 1), np.int32)],
+                 np.zeros(1, np.int32), np.zeros(1, np.int32))
+
+
+def symbols(net: np.ndarray, grids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(symbols, table indexes) of integer grids (finest first), in coding order."""
+    grids = [np.ascontiguousarray(g, dtype=np.int32) for g in grids]
+    n = sum(g.size for g in grids)
+    out_symbols, out_indexes = np.empty(n, np.int32), np.empty(n, np.int32)
+    _arm.symbols(np.ascontiguousarray(net, dtype=np.int32), grids, out_symbols, out_indexes)
+    return out_symbols, out_indexes
+
+
+def decode(data: bytes, net: np.ndarray, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """The grids (finest first) of a stream; BitstreamError if it is corrupt."""
+    grids = [np.zeros(s, np.int32) for s in shapes]
+    _arm.decode(data, np.ascontiguousarray(net, dtype=np.int32), grids, *shipped_tables())
+    return grids
