@@ -41,7 +41,8 @@ class Header:
     meta: dict = field(default_factory=dict)  # media metadata, JSON-serializable
 
     def to_bytes(self) -> bytes:
-        return json.dumps({"codec": self.codec, "weights": self.weights, "meta": self.meta}, sort_keys=True).encode()
+        return json.dumps({"codec": self.codec, "weights": self.weights, "meta": self.meta}, sort_keys=True,
+                          separators=(",", ":")).encode()
 
 
 class ContainerWriter:

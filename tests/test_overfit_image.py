@@ -102,13 +102,16 @@ def test_bad_images_and_options_are_refused_clearly():
 
 def test_corrupt_streams_raise_bitstream_error(stream):
     header, chunks = unpack(stream)
-    lies = [{"height": 1 << 20}, {"decoder": "huge"}, {"arm_shifts": [99, 8, 8]}, {"tables": [0]},
-            {"float_shifts": None}]
+    lies = [{"height": 1 << 20}, {"decoder": "huge"}, {"channels": 4}, {"width": None}]
     for lie in lies:
         with pytest.raises(BitstreamError):
             latentcodec.decompress(pack(Header(header.codec, header.weights, header.meta | lie), chunks))
     with pytest.raises(BitstreamError, match="two chunks"):
         latentcodec.decompress(pack(header, chunks[:1]))
+    with pytest.raises(BitstreamError, match="steps or tables out of range"):
+        latentcodec.decompress(pack(header, [b"\x63" + chunks[0][1:], chunks[1]]))
+    with pytest.raises(BitstreamError, match="shorter"):
+        latentcodec.decompress(pack(header, [chunks[0][:5], chunks[1]]))
     for cut in (1, len(chunks[1]) // 2):
         with pytest.raises(BitstreamError):
             latentcodec.decompress(pack(header, [chunks[0], chunks[1][:cut]]))

@@ -42,6 +42,12 @@ TAPS = 8
 BICUBIC = (-0.03515625, -0.10546875, 0.26171875, 0.87890625, 0.87890625, 0.26171875, -0.10546875, -0.03515625)
 # lambda of each quality, lowest first: loss = MSE (pixels in [0, 1]) + lambda * bits per pixel
 QUALITIES = (0.02, 0.008, 0.003, 0.0012, 0.0005)
+# the schedule (Cool-chic 5): soft rounding's temperature and the Gaussian noise's deviation, annealed
+# linearly over the main phase; Adam's learning rate, cosine-decayed in the main and final phases
+TEMPERATURE = (0.35, 0.08)
+NOISE = (0.22, 0.15)
+LEARNING_RATE = 1e-2
+FINAL_LEARNING_RATE = 1e-3
 WEIGHT_SHIFTS = range(4, 15)  # candidate power-of-two steps 2^-shift for the synthesis and upsampling
 ARM_SHIFTS = range(3, 12)
 
@@ -82,7 +88,7 @@ class EncoderEffort:
 
 
 PRESETS = {
-    "fast": EncoderEffort(2, 100, 1000, 100),
+    "fast": EncoderEffort(2, 100, 1000, 200),
     "medium": EncoderEffort(2, 200, 2500, 300),
     "slow": EncoderEffort(2, 300, 8000, 500),
 }
@@ -172,7 +178,7 @@ def fit(image: Tensor, lmbda: float, size: DecoderSize, effort: EncoderEffort, s
         progress: bool | None = None) -> OverfitImage:
     """Trains the model for ``image`` ([C, H, W] in [0, 1]) with the Cool-chic
     schedule: warm-up candidates, soft rounding with annealed temperature and
-    noise under a cosine learning rate, then a straight-through phase."""
+    noise under a cosine learning rate, then a phase on rounded latents."""
     from tqdm.auto import tqdm  # only encoders show progress
 
     c, h, w = image.shape
@@ -187,20 +193,22 @@ def fit(image: Tensor, lmbda: float, size: DecoderSize, effort: EncoderEffort, s
         return mse + lmbda * bpp, mse.item(), bpp.item()
 
     def run(model: OverfitImage, steps: int, lr: float, anneal: bool, bar, cosine: bool = True) -> float:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(parameters, lr=lr)
         loss = float("inf")
         for step in range(steps):
             t = step / max(steps - 1, 1)
             if anneal:
-                model.quantizer.temperature = 0.35 + (0.08 - 0.35) * t
-                model.quantizer.noise = 0.22 + (0.15 - 0.22) * t
+                (t0, t1), (n0, n1) = TEMPERATURE, NOISE
+                model.quantizer.temperature = t0 + (t1 - t0) * t
+                model.quantizer.noise = n0 + (n1 - n0) * t
             if cosine:
                 for group in optimizer.param_groups:
                     group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * t))
             optimizer.zero_grad(set_to_none=True)
             total, mse, bpp = loss_of(model)
             total.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+            nn.utils.clip_grad_norm_(parameters, 0.1)
             optimizer.step()
             loss = total.item()
             bar.update(1)
@@ -214,12 +222,16 @@ def fit(image: Tensor, lmbda: float, size: DecoderSize, effort: EncoderEffort, s
         best, best_loss = None, float("inf")
         for _ in range(effort.candidates):
             model = OverfitImage(h, w, c, size).to(image.device).train()
-            loss = run(model, effort.warmup, 1e-2, anneal=False, bar=bar, cosine=False)
-            if loss < best_loss:
+            loss = run(model, effort.warmup, LEARNING_RATE, anneal=False, bar=bar, cosine=False)
+            if best is None or loss < best_loss:
                 best, best_loss = model, loss
-        run(best, effort.main, 1e-2, anneal=True, bar=bar)
+        run(best, effort.main, LEARNING_RATE, anneal=True, bar=bar)
+        # final phase: the networks learn the rounded latents, which stay fixed (a straight-through
+        # gradient moving them costs far more rate than it saves distortion)
         best.quantizer.mode = "ste"
-        run(best, effort.final, 1e-4, anneal=False, bar=bar, cosine=False)
+        best.latents.requires_grad_(False)
+        run(best, effort.final, FINAL_LEARNING_RATE, anneal=False, bar=bar)
+        best.latents.requires_grad_(True)
     return best.eval()
 
 
@@ -367,15 +379,12 @@ class OverfitImageCodec(Codec):
         for name, params in model.float_modules().items():
             groups += [_quantize(p, coded["float_shifts"][name]) for p in params]
         table_indexes, network = NetworkCoder().encode(groups)
+        steps = bytes([*coded["arm_shifts"], *coded["float_shifts"].values(), *table_indexes])
         symbols, indexes = arm.symbols(coded["net"], coded["grids"])
         encoder = RangeEncoder()
         encoder.encode_with_indexes(symbols, indexes, *arm.shipped_tables())
-        meta = {
-            "height": h, "width": w, "channels": channels, "decoder": decoder,
-            "arm_shifts": coded["arm_shifts"], "float_shifts": list(coded["float_shifts"].values()),
-            "tables": table_indexes,
-        }
-        return meta, iter([network, encoder.flush()])
+        meta = {"height": h, "width": w, "channels": channels, "decoder": decoder}
+        return meta, iter([steps + network, encoder.flush()])
 
     def decode_chunks(self, meta: dict, chunks: Iterable[bytes]) -> np.ndarray:
         h, w, channels, size, model = self._model_for(meta)
@@ -383,8 +392,9 @@ class OverfitImageCodec(Codec):
         network, latents = next(chunks, None), next(chunks, None)
         if latents is None or next(chunks, None) is not None:
             raise BitstreamError("an overfit-image stream has exactly two chunks (network, latents)")
-        groups = self._decode_network(network, meta, model, size)
-        net = np.concatenate([np.array([size.n_context, size.hidden, *meta["arm_shifts"]]), *groups[:6]])
+        arm_shifts, float_shifts, tables, network = self._steps(network, model)
+        groups = self._decode_network(network, float_shifts, tables, model, size)
+        net = np.concatenate([np.array([size.n_context, size.hidden, *arm_shifts]), *groups[:6]])
         try:
             arm.check_net(net)
         except ValueError as e:
@@ -400,30 +410,37 @@ class OverfitImageCodec(Codec):
         try:
             h, w, channels = (int(meta[k]) for k in ("height", "width", "channels"))
             size = DECODERS[meta["decoder"]]
-            arm_shifts = [int(s) for s in meta["arm_shifts"]]
-            float_shifts = [int(s) for s in meta["float_shifts"]]
-            tables = [int(t) for t in meta["tables"]]
         except (KeyError, TypeError, ValueError):
             raise BitstreamError(f"overfit-image metadata is missing or malformed: {json.dumps(meta)[:200]}") from None
         if not (h > 0 and w > 0 and h * w <= MAX_PIXELS and channels in (1, 3)):
             raise BitstreamError(f"image metadata is out of range: {h}x{w}x{channels}")
-        model = OverfitImage(h, w, channels, size)
-        n_groups = 6 + sum(len(p) for p in model.float_modules().values())
-        n_scales = len(shipped_tables("laplace")[0])
-        if (len(arm_shifts) != 3 or not all(s in ARM_SHIFTS for s in arm_shifts)
-                or len(float_shifts) != len(model.float_modules()) or not all(s in WEIGHT_SHIFTS for s in float_shifts)
-                or len(tables) != n_groups or not all(0 <= t < n_scales for t in tables)):
-            raise BitstreamError("overfit-image metadata gives steps or tables out of range")
-        return h, w, channels, size, model
+        return h, w, channels, size, OverfitImage(h, w, channels, size)
 
     @staticmethod
-    def _decode_network(data: bytes, meta: dict, model: OverfitImage, size: DecoderSize) -> list[np.ndarray]:
+    def _steps(network: bytes, model: OverfitImage) -> tuple[list[int], list[int], list[int], bytes]:
+        """Splits the network chunk: one byte per step (3 ARM layers, then each
+        float module) and per parameter group's table, then the coded groups."""
+        n_float = len(model.float_modules())
+        n_groups = 6 + sum(len(p) for p in model.float_modules().values())
+        prefix = 3 + n_float + n_groups
+        if len(network) < prefix:
+            raise BitstreamError(f"the network chunk is {len(network)} bytes, shorter than its {prefix}-byte steps")
+        arm_shifts, float_shifts = list(network[:3]), list(network[3 : 3 + n_float])
+        tables = list(network[3 + n_float : prefix])
+        if (not all(s in ARM_SHIFTS for s in arm_shifts) or not all(s in WEIGHT_SHIFTS for s in float_shifts)
+                or not all(t < len(shipped_tables("laplace")[0]) for t in tables)):
+            raise BitstreamError("the network chunk gives steps or tables out of range")
+        return arm_shifts, float_shifts, tables, network[prefix:]
+
+    @staticmethod
+    def _decode_network(data: bytes, float_shifts: list[int], tables: list[int], model: OverfitImage,
+                        size: DecoderSize) -> list[np.ndarray]:
         """The integer parameter groups; sets the model's float modules from them."""
         n_in, hd = size.n_context + arm.PARENTS, size.hidden
         params = [p for ps in model.float_modules().values() for p in ps]
         sizes = [n_in * hd, hd, hd * hd, hd, 2 * hd, 2] + [p.numel() for p in params]
-        groups = NetworkCoder().decode(data, sizes, meta["tables"])
-        shifts = [s for s, ps in zip(meta["float_shifts"], model.float_modules().values()) for _ in ps]
+        groups = NetworkCoder().decode(data, sizes, tables)
+        shifts = [s for s, ps in zip(float_shifts, model.float_modules().values()) for _ in ps]
         with torch.no_grad():
             for p, ints, shift in zip(params, groups[6:], shifts):
                 p.copy_(torch.from_numpy(ints.astype(np.float64) / 2.0**shift).view_as(p))

@@ -1,8 +1,9 @@
 """Soft rounding with annealed noise: the training stand-in of overfitted codecs.
 
 Agustsson & Theis (2020) soft rounding s_T tends to rounding as its
-temperature T falls; Cool-chic codes ``s_T(s_T(y) + noise)``, annealing T and
-the noise towards hard rounding, then ends with a straight-through phase in
+temperature T falls; Cool-chic codes ``s_T(s_T(y) + noise)`` (Gaussian noise: weaker noise lets
+the training exploit values between integers that rounding then destroys),
+annealing T and the noise's deviation towards hard rounding, then ends with a straight-through phase in
 which the synthesis and the rate see exactly the integers the coder sends.
 """
 
@@ -21,7 +22,7 @@ def soft_round(x: Tensor, temperature: float) -> Tensor:
 
 
 class SoftRounding(nn.Module):
-    """``mode="soft"``: s_T(s_T(y) + noise * U(-1/2, 1/2)); ``mode="ste"``:
+    """``mode="soft"``: s_T(s_T(y) + noise * N(0, 1)); ``mode="ste"``:
     rounding with a straight-through gradient. Eval always rounds."""
 
     name = "soft-rounding"
@@ -47,4 +48,4 @@ class SoftRounding(nn.Module):
         if self.mode == "ste":
             return y + (torch.round(y) - y).detach()
         soft = soft_round(y, self.temperature)
-        return soft_round(soft + self.noise * (torch.rand_like(y) - 0.5), self.temperature)
+        return soft_round(soft + self.noise * torch.randn_like(y), self.temperature)
