@@ -71,6 +71,8 @@ def main() -> None:
     with torch.no_grad():
         for path in files:
             pcm = load_clip(path).samples[0]
+            if len(pcm) < model.config.sample_rate:  # PESQ needs a little more than a short prompt
+                continue
             x = torch.from_numpy(pcm[: len(pcm) // frame * frame])[None]
             for n in stages:
                 scores[n].append(pesq_wb(x[0].numpy(), model(x, n)[0][0].numpy()))

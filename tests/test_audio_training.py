@@ -14,7 +14,7 @@ from latentcodec.entropy import CdfTables
 from latentcodec.entropy.residual_index_prior import ResidualIndexPrior
 from latentcodec.media import Audio
 from latentcodec.training.audio_codec import AudioCodecTraining
-from latentcodec.training.audio_data import RandomClips, SpeechData
+from latentcodec.training.audio_data import Augmentation, RandomClips, SpeechData
 from latentcodec.training.audio_discriminator import MultiScaleSTFTDiscriminator, discriminator_loss, generator_losses
 from latentcodec.training.cli import export_audio
 
@@ -43,6 +43,20 @@ def test_clips_are_whole_frames_of_real_audio(speech_dirs):
     assert RandomClips([np.full(10, 1000, np.int16)], 320, 1)[0].shape == (320,)  # shorter: zero padded
     with pytest.raises(ValueError, match="validation"):
         SpeechData(str(speech_dirs[0]), str(speech_dirs[1]), clip_seconds=5.0).setup()
+
+
+def test_augmentation_changes_the_room_noise_and_level_as_asked():
+    rng = np.random.default_rng(0)
+    speech = sf.read(Path(__file__).parent / "data" / "speech-ru-16k.flac", dtype="float64")[0][:16000]
+    assert np.allclose(Augmentation(gain_db=0)(speech, rng, 16000), speech, atol=1e-6)  # nothing asked: as it was
+    quiet = Augmentation(gain_db=40)(speech, rng, 16000)
+    assert np.abs(quiet).max() <= 1.0 and np.corrcoef(quiet, speech)[0, 1] > 0.999  # the same clip, quieter
+    loud = Augmentation(loud=1.0)(speech, rng, 16000)
+    assert np.abs(loud).max() <= 1.0
+    noisy = Augmentation(noise=1.0, gain_db=0)(speech, rng, 16000)
+    assert np.abs(noisy).max() <= 1.0 and 0.5 < np.corrcoef(noisy, speech)[0, 1] < 0.9999  # 5 to 30 dB SNR
+    room = Augmentation(reverb=1.0, gain_db=0)(speech, rng, 16000)
+    assert room.dtype == np.float32 and 0.2 < np.corrcoef(room, speech)[0, 1] < 0.999  # a tail, yet the same speech
 
 
 def test_gan_losses_point_the_right_way():

@@ -22,8 +22,18 @@ quality. With constant depth every frame takes n stages (packets of steady
 size, and tokens). The threshold is a float decision of the encoder only;
 the depth crosses to the decoder as an integer.
 
+Rate control (files and streams at variable depth, the default). The
+threshold is steered frame by frame so that a file spends what ``bitrate``
+asks, header and framing included (:mod:`~latentcodec.codecs.rate_control`);
+a file of 2 s or more that cannot be coded within 10% of it (digital
+silence at 3 kbit/s, or a rate above what every stage spends) raises
+:class:`RateError` rather than write a file that breaks the promise.
+
 Files. After the header, one chunk per second of audio: a u16 count of the
-samples it decodes to, then for each frame a u8 packet length and the packet.
+samples it decodes to, then one range-coded stream of all its frames (each
+frame as a packet would hold it), so a frame costs no length byte and no
+coder flush. Files from before (``chunk_streams`` absent from the header)
+hold a u8 length and a packet per frame, and still decode.
 
 Exactness. Encoders and decoders work one frame at a time whatever the size
 of the pieces they are given, so coding a file whole, or streamed in pieces
@@ -52,12 +62,16 @@ from latentcodec.codecs.speech_postfilter import SpeechPostfilter
 from latentcodec.pretrained import file_hash, read_weights
 from latentcodec.entropy import CdfTables, RangeDecoder, RangeEncoder
 from latentcodec.entropy.residual_index_prior import ResidualIndexPrior, backed_off
-from latentcodec.errors import BitstreamError
+from latentcodec.codecs.rate_control import RateController
+from latentcodec.errors import BitstreamError, RateError
 from latentcodec.media import Audio
 from latentcodec.quantizers.residual_vq import depth_under
 from latentcodec.registry import register_codec, weight_files
 
 FRAMES_PER_CHUNK = 50
+HEADER_FRAMING = 22  # container bytes around a header: magic, version, length, CRC, and the end marker
+CHUNK_FRAMING = 8  # ... around a chunk: length and CRC
+RATE_TOLERANCE = 0.1  # how far a file of 2 s or more may miss its bitrate
 TRAINING_STATE = ("cluster_size", "embed_avg")  # codebook EMA statistics: only training needs them
 
 
@@ -176,48 +190,69 @@ def _mono(pcm) -> np.ndarray:
 
 class AudioStreamEncoder:
     """PCM pieces of any size in, one packet per completed frame out: at
-    constant depth ``n_quantizers``, or with a ``threshold`` at variable
-    depth, coded under the tables of nominal depth ``n_quantizers`` (see
-    :meth:`AudioCodec.depth_setting`)."""
+    constant depth ``n_quantizers``, or at variable depth (coded under the
+    tables of nominal depth ``n_quantizers``) with a fixed ``threshold`` or
+    one a ``controller`` steers (see :meth:`AudioCodec.depth_setting`)."""
 
-    def __init__(self, codec: "AudioCodec", n_quantizers: int, threshold: float | None = None):
-        self.codec, self.n_quantizers, self.variable = codec, n_quantizers, threshold is not None
+    def __init__(self, codec: "AudioCodec", n_quantizers: int, threshold: float | None = None,
+                 controller: RateController | None = None):
+        self.codec, self.n_quantizers, self.controller = codec, n_quantizers, controller
+        self.variable = threshold is not None or controller is not None
         self._stages = codec.model.config.num_quantizers if self.variable else n_quantizers
         self._threshold = threshold
         self._analysis = codec.analysis.stream()
         self._pending = np.zeros(0, dtype=np.float32)
-        self._previous = None  # the last packet's indices: the next one is coded given them
+        self._previous = None  # the last coded frame's indices: the next one is coded given them
+        self._last = None  # the last searched frame's (the next one's estimate is given them)
+        self._charged: list[float] = []  # the controller's estimates of frames not yet coded
 
     def encode(self, pcm) -> list[bytes]:
         """Packets for the frames ``pcm`` completes (often none, or several)."""
-        return [self._pack(row) for row in self.indices(pcm)]
+        return [self.pack([row]) for row in self.rows(pcm)]
 
     def flush(self) -> list[bytes]:
         """The last, zero-padded frame's packet, if samples are left; the stream then ends."""
-        return [self._pack(row) for row in self.indices_flush()]
+        return [self.pack([row]) for row in self.rows_flush()]
 
-    def _pack(self, row: np.ndarray) -> bytes:
-        row = row[row >= 0]
-        packet = self.codec.pack(row, self.n_quantizers if self.variable else None, self._previous)
-        self._previous = row
-        return packet
+    def pack(self, rows, framing: int = 0) -> bytes:
+        """The next frames (rows of :meth:`indices`, in order) as one range-coded
+        stream; the controller learns its real size, with ``framing`` bytes
+        around it."""
+        rows = [row[row >= 0] for row in rows]
+        data = self.codec.pack(rows, self.n_quantizers if self.variable else None, self._previous)
+        self._previous = rows[-1] if rows else self._previous
+        if self.controller:
+            self.controller.correct(8 * (len(data) + framing) - sum(self._charged[: len(rows)]))
+            del self._charged[: len(rows)]
+        return data
 
-    def indices(self, pcm) -> np.ndarray:
-        """Like :meth:`encode`, as indices [frames, stages] (-1 past a frame's depth)."""
+    def rows(self, pcm) -> Iterator[np.ndarray]:
+        """The indices [stages] (-1 past its depth) of each frame ``pcm``
+        completes, searched as they are asked for: with a controller,
+        :meth:`pack` them as they come (a frame's threshold follows the
+        sizes before it), and a stream is the same whatever its pieces."""
         frame = self.codec.frame
         pending = np.concatenate([self._pending, _mono(pcm)])
         count = len(pending) // frame
         self._pending = pending[count * frame :]
-        rows = [self._frame(pending[i * frame : (i + 1) * frame]) for i in range(count)]
-        return np.stack(rows) if rows else np.zeros((0, self._stages), dtype=np.int64)
+        return (self._frame(pending[i * frame : (i + 1) * frame]) for i in range(count))
 
-    def indices_flush(self) -> np.ndarray:
+    def rows_flush(self) -> Iterator[np.ndarray]:
         if not len(self._pending):
-            return np.zeros((0, self._stages), dtype=np.int64)
-        return self.indices(np.zeros(self.codec.frame - len(self._pending), dtype=np.float32))
+            return iter(())
+        return self.rows(np.zeros(self.codec.frame - len(self._pending), dtype=np.float32))
 
     def _frame(self, samples: np.ndarray) -> np.ndarray:
-        return self.codec.quantizer.encode(self._analysis(samples)[None], self._stages, self._threshold, self.codec.beam)[0]
+        z = self._analysis(samples)[None]
+        if not self.controller:
+            return self.codec.quantizer.encode(z, self._stages, self._threshold, self.codec.beam)[0]
+        paths, norms = self.codec.quantizer.search(z, self._stages, self.codec.beam)
+        costs = self.codec.frame_costs(paths[0], self.n_quantizers, self._last)
+        depth = int(depth_under(norms, self.controller.threshold)[0])
+        self.controller.spend(norms[0], costs, depth)
+        self._charged.append(float(costs[depth - 1]))
+        self._last = paths[0, depth - 1, :depth]
+        return paths[0, depth - 1]
 
 
 class AudioStreamDecoder:
@@ -228,14 +263,19 @@ class AudioStreamDecoder:
         self.codec, self.n_quantizers, self.variable = codec, n_quantizers, variable
         self._synthesis = codec.synthesis.stream()
         self._postfilter = SpeechPostfilter(codec.sample_rate, codec.frame) if postfilter else None
-        self._previous = None  # the last packet's indices
+        self._previous = None  # the last frame's indices
 
     def decode(self, packet: bytes) -> np.ndarray:
         """The packets of a stream in order. Raises BitstreamError for a
         damaged packet, leaving the stream's state as it was."""
-        indices = self.codec.unpack(packet, self.n_quantizers, self.variable, self._previous)
-        self._previous = indices
-        return self.decode_indices(indices)
+        return self.decode_indices(self.unpack(packet, 1)[0])
+
+    def unpack(self, data: bytes, frames: int) -> list[np.ndarray]:
+        """The indices of the next ``frames`` frames from one range-coded
+        stream of them (:meth:`AudioStreamEncoder.pack`)."""
+        rows = self.codec.unpack(data, frames, self.n_quantizers, self.variable, self._previous)
+        self._previous = rows[-1] if rows else self._previous
+        return rows
 
     def decode_indices(self, indices: np.ndarray) -> np.ndarray:
         pcm = self._synthesis(self.codec.quantizer.decode(np.asarray(indices, dtype=np.int64).reshape(1, -1))[0])
@@ -341,8 +381,13 @@ class AudioCodec(Codec):
         return n, float(np.exp(np.interp(rate, rates, np.log(self.depth.thresholds))))
 
     def stream_encoder(self, bitrate: float | None = None, variable: bool | None = None) -> AudioStreamEncoder:
-        """The decoder must be made with the same ``bitrate`` and ``variable``."""
-        return AudioStreamEncoder(self, *self.depth_setting(bitrate, variable))
+        """The decoder must be made with the same ``bitrate`` and ``variable``.
+        At variable depth the packets' real sizes are steered to ``bitrate``."""
+        n, threshold = self.depth_setting(bitrate, variable)
+        if threshold is None:
+            return AudioStreamEncoder(self, n)
+        n, controller = self.rate_controller(bitrate or self.bitrates[n - 1])
+        return AudioStreamEncoder(self, n, controller=controller)
 
     def stream_decoder(self, bitrate: float | None = None, variable: bool | None = None) -> AudioStreamDecoder:
         n, threshold = self.depth_setting(bitrate, variable)
@@ -350,38 +395,62 @@ class AudioCodec(Codec):
 
     # ------------------------------------------------------------ packets
 
-    def pack(self, indices: np.ndarray, variable_at: int | None = None, previous: np.ndarray | None = None) -> bytes:
-        """One frame's indices as a packet, after a frame whose indices were
-        ``previous`` (None: a stream's first); ``variable_at`` (a nominal
-        depth) puts their count first, coded under that depth's tables."""
-        encoder = RangeEncoder()
+    def code_frame(self, encoder: RangeEncoder, indices: np.ndarray, variable_at: int | None = None,
+                   previous: np.ndarray | None = None) -> None:
+        """One frame's indices, after a frame whose indices were ``previous``
+        (None: a stream's first); ``variable_at`` (a nominal depth) puts
+        their count first, coded under that depth's tables."""
         if variable_at:
             table = self.depth.table(variable_at, None if previous is None else len(previous))
             encoder.encode_with_indexes(np.array([len(indices) - 1], np.int32), np.array([table], np.int32), *self.depth.tables)
         self.prior.encode(encoder, indices, previous)
-        return encoder.flush()
 
-    def unpack(self, packet: bytes, n_quantizers: int, variable: bool = False, previous: np.ndarray | None = None) -> np.ndarray:
-        """A packet's indices: ``n_quantizers`` of them, or with ``variable``
-        as many as the packet says (at nominal depth ``n_quantizers``), after
-        a frame whose indices were ``previous`` (None: a stream's first)."""
-        decoder, count = RangeDecoder(bytes(packet)), n_quantizers
-        try:
-            if variable:
-                table = self.depth.table(n_quantizers, None if previous is None else len(previous))
-                count = int(decoder.decode_with_indexes(np.array([table], np.int32), *self.depth.tables)[0]) + 1
-                if not 1 <= count <= self.model.config.num_quantizers:
-                    raise BitstreamError(f"it says {count} stages, outside 1..{self.model.config.num_quantizers}")
-            indices = self.prior.decode(decoder, count, previous)
-        except BitstreamError as e:
-            raise BitstreamError(f"packet of {len(packet)} bytes is damaged: {e}") from None
-        # a whole packet leaves the decoder exactly 3 bytes (of zeros) past its end
-        if decoder.position != len(packet) + 3:
-            raise BitstreamError(f"packet of {len(packet)} bytes is damaged: its {count} indices end at byte {decoder.position - 3}")
+    def decode_frame(self, decoder: RangeDecoder, n_quantizers: int, variable: bool = False,
+                     previous: np.ndarray | None = None) -> np.ndarray:
+        """What :meth:`code_frame` coded: ``n_quantizers`` indices, or with
+        ``variable`` as many as the stream says (at nominal depth ``n_quantizers``)."""
+        count = n_quantizers
+        if variable:
+            table = self.depth.table(n_quantizers, None if previous is None else len(previous))
+            count = int(decoder.decode_with_indexes(np.array([table], np.int32), *self.depth.tables)[0]) + 1
+            if not 1 <= count <= self.model.config.num_quantizers:
+                raise BitstreamError(f"it says {count} stages, outside 1..{self.model.config.num_quantizers}")
+        indices = self.prior.decode(decoder, count, previous)
         sizes = np.array(self.model.quantizer.codebook_sizes[:count])
         if ((indices < 0) | (indices >= sizes)).any():
-            raise BitstreamError(f"packet of {len(packet)} bytes is damaged: it decodes to indices out of range")
+            raise BitstreamError("it decodes to indices out of range")
         return indices.astype(np.int64)
+
+    def frame_costs(self, paths: np.ndarray, variable_at: int, previous: np.ndarray | None) -> np.ndarray:
+        """What each depth of a frame would cost, in bits: its depth symbol
+        and its indices (``paths`` [stages, stages] of a search)."""
+        stages = len(paths)
+        table = np.full(stages, self.depth.table(variable_at, None if previous is None else len(previous)), np.int32)
+        costs = self.depth.tables.information_bits(np.arange(stages), table)
+        return costs + np.array([self.prior.information_bits(paths[d, : d + 1], previous).sum() for d in range(stages)])
+
+    def pack(self, frames, variable_at: int | None = None, previous: np.ndarray | None = None) -> bytes:
+        """Consecutive frames' indices (each without -1s) as one range-coded
+        stream: a packet, for one frame (see :meth:`code_frame`)."""
+        encoder = RangeEncoder()
+        for indices in frames:
+            self.code_frame(encoder, indices, variable_at, previous)
+            previous = indices
+        return encoder.flush()
+
+    def unpack(self, data: bytes, frames: int, n_quantizers: int, variable: bool = False,
+               previous: np.ndarray | None = None) -> list[np.ndarray]:
+        """The indices of ``frames`` frames from one stream of them (see :meth:`decode_frame`)."""
+        decoder, rows = RangeDecoder(bytes(data)), []
+        try:
+            for _ in range(frames):
+                rows.append(previous := self.decode_frame(decoder, n_quantizers, variable, previous))
+        except BitstreamError as e:
+            raise BitstreamError(f"{len(data)} bytes for {frames} frames are damaged: frame {len(rows)}: {e}") from None
+        # a whole stream leaves the decoder exactly 3 bytes (of zeros) past its end
+        if decoder.position != len(data) + 3:
+            raise BitstreamError(f"{len(data)} bytes for {frames} frames are damaged: the frames end at byte {decoder.position - 3}")
+        return rows
 
     # ------------------------------------------------------------ tokens
 
@@ -391,8 +460,8 @@ class AudioCodec(Codec):
         at ``sample_rate`` (the codec's when not given); the same indices a stream carries."""
         encoder = AudioStreamEncoder(self, n_quantizers or self.model.config.num_quantizers)
         audio = Audio(np.atleast_2d(_mono(wav)), sample_rate or self.sample_rate)
-        rows = [encoder.indices(pcm) for pcm in _mono_at(audio, self.sample_rate)] + [encoder.indices_flush()]
-        return torch.from_numpy(np.concatenate(rows).T.copy())
+        rows = [row for pcm in _mono_at(audio, self.sample_rate) for row in encoder.rows(pcm)] + [*encoder.rows_flush()]
+        return torch.from_numpy(np.stack(rows).T.copy() if rows else np.zeros((encoder.n_quantizers, 0), np.int64))
 
     def detokenize(self, tokens) -> torch.Tensor:
         """PCM [frames * frame] at the codec's sample rate from tokens [n_quantizers, frames]."""
@@ -408,25 +477,66 @@ class AudioCodec(Codec):
 
     # ------------------------------------------------------------ files
 
+    def rate_controller(self, bitrate: float, frames: int | None = None, header: int = 0) -> tuple[int, RateController]:
+        """(nominal depth, controller) for a file of ``frames`` frames (None:
+        not known) whose ``header`` bytes and chunk framing all count in
+        ``bitrate`` kbit/s: the first frames take the threshold of a little
+        less than that (what index bits are left after the framing), so a
+        short file starts close to it."""
+        rates, thresholds = np.array(self.bitrates), self.depth.thresholds
+        n = self.depth_setting(bitrate)[0]  # checks the range
+        bits = bitrate * 1000 * self.frame / self.sample_rate
+        bits = max(bits - 8 * header / (frames or FRAMES_PER_CHUNK * 10), bits / 10)  # a short file may miss
+        start = float(np.clip(bitrate - 0.3, rates[0], rates[-1]))
+        threshold = float(np.exp(np.interp(start, rates, np.log(thresholds))))
+        return n, RateController(bits, threshold, float(thresholds[-1]) / 10, float(thresholds[0]) * 10)
+
     def encode_chunks(self, audio, bitrate: float | None = None, variable: bool | None = None) -> tuple[dict, Iterator[bytes]]:
+        """At variable depth (the default where the weights allow it), the
+        rate is steered to ``bitrate`` (3 kbit/s when not given), the
+        whole file counted; a file of 2 s or more that misses it by over
+        10% raises RateError when its last chunk is asked for (with
+        ``bitrate`` given: a promise asked for)."""
         n, threshold = self.depth_setting(bitrate, variable)
-        meta = {"sample_rate": self.sample_rate, "frame": self.frame, "quantizers": n}
+        meta = {"sample_rate": self.sample_rate, "frame": self.frame, "quantizers": n, "chunk_streams": True}
         meta |= {"variable_depth": True} if threshold is not None else {}
         if (audio.sample_rate, audio.channels) != (self.sample_rate, 1):
             meta |= {"source_sample_rate": audio.sample_rate, "source_channels": audio.channels}
+        length = getattr(audio, "length", None)
+        frames = None if length is None else -(-round(length * self.sample_rate / audio.sample_rate) // self.frame)
+        controller, rate = None, None
+        if threshold is not None:
+            rate = float(bitrate) if bitrate is not None else self.bitrates[self.n_quantizers() - 1]
+            n, controller = self.rate_controller(rate, frames, len(self.header(meta).to_bytes()) + HEADER_FRAMING)
+            meta["quantizers"] = n
 
         def chunks():
-            encoder, packets, samples = AudioStreamEncoder(self, n, threshold), [], 0
+            encoder, rows, samples, size = AudioStreamEncoder(self, n, controller=controller), [], 0, 0
+
+            def chunk(count, chunk_samples):
+                nonlocal size
+                data = struct.pack("<H", chunk_samples) + encoder.pack(rows[:count], CHUNK_FRAMING)
+                del rows[:count]
+                size += len(data) + CHUNK_FRAMING
+                return data
+
             for pcm in _mono_at(audio, self.sample_rate):
-                packets += encoder.encode(pcm)
                 samples += len(pcm)
-                while len(packets) >= FRAMES_PER_CHUNK:
-                    yield _chunk(packets[:FRAMES_PER_CHUNK], FRAMES_PER_CHUNK * self.frame)
-                    del packets[:FRAMES_PER_CHUNK]
-                    samples -= FRAMES_PER_CHUNK * self.frame
-            packets += encoder.flush()
-            if packets:
-                yield _chunk(packets, samples)
+                for row in encoder.rows(pcm):
+                    rows.append(row)
+                    if len(rows) == FRAMES_PER_CHUNK:  # before the next frame's search: its threshold follows
+                        yield chunk(FRAMES_PER_CHUNK, FRAMES_PER_CHUNK * self.frame)
+                        samples -= FRAMES_PER_CHUNK * self.frame
+            rows += encoder.rows_flush()
+            if rows:
+                yield chunk(len(rows), samples)
+            seconds = (encoder.controller.frames if controller else 0) * self.frame / self.sample_rate
+            if bitrate is not None and controller and seconds >= 2:
+                real = 8 * (size + len(self.header(meta).to_bytes()) + HEADER_FRAMING) / seconds / 1000
+                if abs(real / rate - 1) > RATE_TOLERANCE:
+                    why = "the fewest stages spend more" if real > rate else "all stages spend less on it"
+                    raise RateError(f"{self.name} cannot code this audio at {rate:g} kbit/s: the file would take "
+                                    f"{real:.2f} kbit/s, more than {RATE_TOLERANCE:.0%} off ({why})")
 
         return meta, chunks()
 
@@ -437,22 +547,30 @@ class AudioCodec(Codec):
         except (KeyError, TypeError, ValueError):
             raise BitstreamError(f"audio metadata is missing or malformed: {meta}") from None
         if (rate, frame) != (self.sample_rate, self.frame) or not 1 <= n <= self.model.config.num_quantizers \
-                or variable not in (True, False) or (variable and self.depth is None):
+                or variable not in (True, False) or (variable and self.depth is None) \
+                or meta.get("chunk_streams", False) not in (True, False):
             raise BitstreamError(f"audio metadata does not fit {self.name}: {meta}")
         decoder = AudioStreamDecoder(self, n, variable, self.postfilter)
+        streams = meta.get("chunk_streams", False)
         for c, chunk in enumerate(chunks):
             where = f"chunk {c} ({c * FRAMES_PER_CHUNK * frame / rate:g} s)"
-            samples, packets = split_chunk(chunk, where)
-            if not 0 < samples <= FRAMES_PER_CHUNK * frame or len(packets) != -(-samples // frame):
-                raise BitstreamError(f"{where} holds {len(packets)} packets for {samples} samples; "
-                                     f"a chunk holds 1 to {FRAMES_PER_CHUNK * frame} samples, one packet per {frame}")
-            out = []
-            for f, packet in enumerate(packets):
-                try:
-                    out.append(decoder.decode(packet))
-                except BitstreamError as e:
-                    raise BitstreamError(f"{where}, packet {f}: {e}") from None
-            yield np.concatenate(out)[None, :samples]
+            if len(chunk) < 2:
+                raise BitstreamError(f"{where} is {len(chunk)} bytes, too short to hold its sample count")
+            samples = struct.unpack_from("<H", chunk)[0]
+            if not 0 < samples <= FRAMES_PER_CHUNK * frame:
+                raise BitstreamError(f"{where} says {samples} samples; a chunk holds 1 to {FRAMES_PER_CHUNK * frame}")
+            frames = -(-samples // frame)
+            try:
+                if streams:
+                    rows = decoder.unpack(chunk[2:], frames)
+                else:
+                    packets = split_chunk(chunk, where)[1]
+                    if len(packets) != frames:
+                        raise BitstreamError(f"it holds {len(packets)} packets for {samples} samples, one per {frame}")
+                    rows = [decoder.unpack(packet, 1)[0] for packet in packets]
+            except BitstreamError as e:
+                raise BitstreamError(f"{where}: {e}") from None
+            yield np.concatenate([decoder.decode_indices(row) for row in rows])[None, :samples]
 
     def read(self, reader) -> DecodedAudio:
         """Decodes lazily, chunk by chunk, as the result's blocks are read (files of any length)."""
@@ -464,7 +582,7 @@ class AudioCodec(Codec):
 
 
 def split_chunk(chunk: bytes, where: str = "chunk") -> tuple[int, list[bytes]]:
-    """(samples, packets) of one chunk of an audio ``.lc`` file."""
+    """(samples, packets) of one chunk of an audio ``.lc`` file from before chunk streams."""
     if len(chunk) < 2:
         raise BitstreamError(f"{where} is {len(chunk)} bytes, too short to hold its sample count")
     packets, at = [], 2
@@ -475,12 +593,6 @@ def split_chunk(chunk: bytes, where: str = "chunk") -> tuple[int, list[bytes]]:
         packets.append(chunk[at + 1 : at + 1 + size])
         at += 1 + size
     return struct.unpack_from("<H", chunk)[0], packets
-
-
-def _chunk(packets: list[bytes], samples: int) -> bytes:
-    if any(len(p) > 255 for p in packets):  # a depth and 12 stages under 16-bit CDFs take at most 27 bytes
-        raise AssertionError("a packet is longer than its u8 length allows")
-    return struct.pack("<H", samples) + b"".join(bytes([len(p)]) + p for p in packets)
 
 
 def _mono_at(audio, rate: int) -> Iterator[np.ndarray]:

@@ -12,6 +12,8 @@ sample with the input, since SI-SDR means nothing across a delay.
 
 from __future__ import annotations
 
+import io
+
 import math
 import os
 import subprocess
@@ -64,8 +66,8 @@ def opus(kbps: float) -> Coder:
     """Opus (libopus via PyAV) at ``kbps`` kbit/s: application voip, otherwise libopus's
     defaults (20 ms frames, VBR, complexity 10).
 
-    Real bytes: the sum of the raw Opus packets' sizes, with no container around them
-    (Ogg would add its pages and headers). Decoding with the stream's OpusHead lets
+    Real bytes: the Ogg Opus file's (``.opus``, as ``opusenc`` writes one),
+    headers and pages included, as ours count the whole ``.lc`` file. Decoding with the stream's OpusHead lets
     FFmpeg drop the encoder's pre-skip (its look-ahead); the decoder always outputs
     48 kHz, which soxr brings back to 16 kHz; OPUS_LEAD then aligns it with the input.
     """
@@ -80,19 +82,22 @@ def opus(kbps: float) -> Coder:
         import soxr
 
         pcm = pcm16(_check_input(audio))
-        encoder = av.CodecContext.create("libopus", "w")
-        encoder.sample_rate, encoder.layout, encoder.format = RATE, "mono", "s16"
-        encoder.bit_rate = round(kbps * 1000)
-        encoder.options = {"application": "voip"}
-        frame = av.AudioFrame.from_ndarray(pcm[None], format="s16", layout="mono")
-        frame.sample_rate, frame.pts = RATE, 0
-        packets = encoder.encode(frame) + encoder.encode(None)  # PyAV cuts the frame into 20 ms ones
+        ogg = io.BytesIO()
+        with av.open(ogg, "w", format="ogg") as container:
+            stream = container.add_stream("libopus", rate=RATE)
+            encoder = stream.codec_context
+            encoder.layout, encoder.format, encoder.bit_rate = "mono", "s16", round(kbps * 1000)
+            encoder.options = {"application": "voip"}
+            frame = av.AudioFrame.from_ndarray(pcm[None], format="s16", layout="mono")
+            frame.sample_rate, frame.pts = RATE, 0
+            packets = stream.encode(frame) + stream.encode(None)  # PyAV cuts the frame into 20 ms ones
+            container.mux(packets)
         decoder = av.CodecContext.create("libopus", "r")
         decoder.extradata = encoder.extradata  # the OpusHead, with the pre-skip
         decoded = [f.to_ndarray().reshape(-1) for p in packets for f in decoder.decode(p)]  # s16 at 48 kHz
         out = np.concatenate(decoded).astype(np.float32) / 32768 if decoded else np.zeros(0, np.float32)
         out = np.concatenate([np.zeros(OPUS_LEAD, np.float32), soxr.resample(out, decoder.sample_rate, RATE)])
-        return Audio(fit(out, len(pcm)), RATE), sum(p.size for p in packets)
+        return Audio(fit(out, len(pcm)), RATE), len(ogg.getvalue())
 
     return Coder("opus", f"{kbps:g} kbit/s", code)
 

@@ -118,12 +118,9 @@ def learned_coders(name: str, bitrates=None) -> list[Coder]:
     depth, ``NAME@raw`` decodes without the speech postfilter, ``NAME@cbr+raw``
     both.
 
-    Real bytes are the packets' bytes, as for Opus (raw packets) and Codec2
-    (raw frames): what a call sends. The ``.lc`` file adds a header and one
-    length byte per packet.
+    Real bytes are the whole ``.lc`` file's, header and framing included.
     """
     from latentcodec import registry
-    from latentcodec.codecs.audio_codec import split_chunk
     from latentcodec.container import unpack
 
     model, _, variant = name.partition("@")
@@ -141,9 +138,10 @@ def learned_coders(name: str, bitrates=None) -> list[Coder]:
 
     def coder(kbps: float) -> Coder:
         def code(audio: Audio) -> tuple[Audio, int]:
-            header, chunks = unpack(codec.compress(audio, bitrate=kbps, **depth))
+            data = codec.compress(audio, bitrate=kbps, **depth)
+            header, chunks = unpack(data)
             decoded = as_speech(codec.decode_chunks(header.meta, chunks))
-            return Audio(fit(decoded.samples, audio.samples.shape[1]), RATE), sum(len(p) for c in chunks for p in split_chunk(c)[1])
+            return Audio(fit(decoded.samples, audio.samples.shape[1]), RATE), len(data)
 
         return Coder(name, f"{kbps:g} kbit/s", code)
 

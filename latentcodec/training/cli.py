@@ -320,10 +320,9 @@ def stage_search(model, recordings, beam: int | None = None) -> tuple[list[np.nd
 
 def _measure_audio(codec, folder: str, files: int) -> dict:
     """Per bitrate, over ``files`` whole recordings (every k-th) coded through
-    real ``.lc`` streams: mean kbit/s of the packets (the nominal rate is that
+    real ``.lc`` files: mean kbit/s of the whole file (the nominal rate is that
     of fixed-length indices), mel distance and SI-SDR. And over every
     recording of the folder: the fraction of each stage's codebook in use."""
-    from latentcodec.codecs.audio_codec import split_chunk
     from latentcodec.container import unpack
     from latentcodec.evaluation.audio_quality import mel_distance, si_sdr
     from latentcodec.media import Audio
@@ -338,8 +337,11 @@ def _measure_audio(codec, folder: str, files: int) -> dict:
         packet_bits = mel = sdr = 0.0
         for r in recordings:
             x = (r / 32768.0).astype(np.float32)
-            header, chunks = unpack(codec.compress(Audio(x[None], codec.sample_rate), bitrate=bitrate))
-            packet_bits += 8 * sum(len(p) for c in chunks for p in split_chunk(c)[1])  # less the framing
+            # the top rate is every stage: more than variable depth's rate control can spend on some speech
+            data = codec.compress(Audio(x[None], codec.sample_rate), bitrate=bitrate,
+                                  variable=None if bitrate < codec.bitrates[-1] else False)
+            header, chunks = unpack(data)
+            packet_bits += 8 * len(data)  # the whole file
             x_hat = torch.from_numpy(codec.decode_chunks(header.meta, chunks).samples[0])
             mel += mel_distance(x_hat[None], torch.from_numpy(x)[None], codec.sample_rate) * len(r)
             sdr += float(si_sdr(x_hat, torch.from_numpy(x))) * len(r)
