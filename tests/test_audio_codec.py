@@ -301,6 +301,28 @@ def test_damaged_packets_and_files_raise_bitstream_errors(codec):
             latentcodec.decompress(data[:cut])
 
 
+def test_files_from_before_chunk_streams_still_decode(codec):
+    """A u8 length and a packet per frame, and no chunk_streams in the header."""
+    pcm = speech()
+    data = codec.compress(Audio(pcm[None], 16000))
+    header, chunks = unpack(data)
+    rows, previous, old_chunks = file_rows(codec, data), None, []
+    n = header.meta["quantizers"]
+    for c, chunk in enumerate(chunks):
+        packets = []
+        for row in rows[c * 50 : (c + 1) * 50]:
+            packets.append(codec.pack([row], n, previous))
+            previous = row
+        old_chunks.append(chunk[:2] + b"".join(bytes([len(p)]) + p for p in packets))
+    old_meta = {k: v for k, v in header.meta.items() if k != "chunk_streams"}
+    assert np.array_equal(codec.decode_chunks(old_meta, old_chunks).samples, codec.decode_chunks(header.meta, chunks).samples)
+    assert sum(map(len, old_chunks)) > sum(map(len, chunks)) + len(rows)  # each frame cost a length byte and more
+    with pytest.raises(BitstreamError, match="chunk 0"):
+        codec.decode_chunks(old_meta, chunks)
+    with pytest.raises(BitstreamError, match="metadata"):
+        codec.decode_chunks(header.meta | {"chunk_streams": "yes"}, chunks)
+
+
 def test_an_hour_streams_through_in_bounded_memory(codec):
     class Endless:  # like an AudioFile: blocks are produced on demand
         sample_rate, channels = 16000, 1
