@@ -35,7 +35,7 @@ class RateController:
     within [``low``, ``high``]. Call :meth:`spend` after each frame and
     :meth:`correct` when real sizes replace the estimates."""
 
-    STEPS = 30  # bisection steps in the log of the threshold: 2^-30 of its range
+    STEPS = 16  # bisection steps in the log of the threshold: 2^-16 of its range (0.01% in the threshold)
 
     def __init__(self, bits_per_frame: float, threshold: float, low: float, high: float,
                  window: int = 100, horizon: int = 25):
