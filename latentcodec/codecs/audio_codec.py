@@ -26,7 +26,7 @@ Rate control (files and streams at variable depth, the default). The
 threshold is steered frame by frame so that a file spends what ``bitrate``
 asks, header and framing included (:mod:`~latentcodec.codecs.rate_control`);
 a file of 2 s or more that cannot be coded within 10% of it (digital
-silence at 3 kbit/s, or a rate above what every stage spends) raises
+silence at 5 kbit/s, or a rate above what every stage spends) raises
 :class:`RateError` rather than write a file that breaks the promise.
 
 Files. After the header, one chunk per second of audio: a u16 count of the
@@ -215,7 +215,7 @@ class AudioStreamEncoder:
         return [self.pack([row]) for row in self.rows_flush()]
 
     def pack(self, rows, framing: int = 0) -> bytes:
-        """The next frames (rows of :meth:`indices`, in order) as one range-coded
+        """The next frames (rows of :meth:`rows`, in order) as one range-coded
         stream; the controller learns its real size, with ``framing`` bytes
         around it."""
         rows = [row[row >= 0] for row in rows]
@@ -504,11 +504,10 @@ class AudioCodec(Codec):
             meta |= {"source_sample_rate": audio.sample_rate, "source_channels": audio.channels}
         length = getattr(audio, "length", None)
         frames = None if length is None else -(-round(length * self.sample_rate / audio.sample_rate) // self.frame)
-        controller, rate = None, None
+        controller, rate, header = None, None, len(self.header(meta).to_bytes()) + HEADER_FRAMING
         if threshold is not None:
             rate = float(bitrate) if bitrate is not None else self.bitrates[self.n_quantizers() - 1]
-            n, controller = self.rate_controller(rate, frames, len(self.header(meta).to_bytes()) + HEADER_FRAMING)
-            meta["quantizers"] = n
+            controller = self.rate_controller(rate, frames, header)[1]  # its depth is depth_setting's n
 
         def chunks():
             encoder, rows, samples, size = AudioStreamEncoder(self, n, controller=controller), [], 0, 0
@@ -532,7 +531,7 @@ class AudioCodec(Codec):
                 yield chunk(len(rows), samples)
             seconds = (encoder.controller.frames if controller else 0) * self.frame / self.sample_rate
             if bitrate is not None and controller and seconds >= 2:
-                real = 8 * (size + len(self.header(meta).to_bytes()) + HEADER_FRAMING) / seconds / 1000
+                real = 8 * (size + header) / seconds / 1000
                 if abs(real / rate - 1) > RATE_TOLERANCE:
                     why = "the fewest stages spend more" if real > rate else "all stages spend less on it"
                     raise RateError(f"{self.name} cannot code this audio at {rate:g} kbit/s: the file would take "
