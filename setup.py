@@ -21,10 +21,12 @@ setup(
             sources=[
                 "latentcodec/entropy/csrc/autoregressive.c",
                 "latentcodec/entropy/csrc/autoregressive_module.c",
+                "latentcodec/entropy/csrc/autoregressive_training.c",
                 "latentcodec/entropy/csrc/range_coder.c",
             ],
             depends=[
                 "latentcodec/entropy/csrc/autoregressive.h",
+                "latentcodec/entropy/csrc/autoregressive_training.h",
                 "latentcodec/entropy/csrc/range_coder.h",
                 "latentcodec/csrc/matvec.h",
             ],

@@ -161,7 +161,7 @@ def test_integer_model_round_trips_and_agrees_with_its_float_twin():
     # the float model with the integer weights gives nearly the same tables (rounding differs at the edges)
     model.load_integer_net(net)
     with torch.no_grad():
-        mean, log_scale = model(arm.contexts([torch.from_numpy(g).float() for g in grids], 12)[0])
+        mean, log_scale = model(arm.contexts([torch.from_numpy(g).float() for g in grids], 12)[0].T)
     mu16 = torch.round(mean * 16)
     scale = torch.round((log_scale - arm.LOG_SCALE_MIN) * 8).clamp(0, 63)
     float_indexes = ((mu16 - 16 * torch.floor(mu16 / 16)) * 64 + scale).int().numpy()
@@ -169,6 +169,34 @@ def test_integer_model_round_trips_and_agrees_with_its_float_twin():
     # and the same rate as its likelihood, to within the tables' quantization
     bits = model.bits([torch.from_numpy(g).float() for g in grids]).item()
     assert abs(8 * len(data_) - bits) < 0.05 * bits + 64
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_training_step_gives_the_float_models_bits_and_gradients(threads):
+    torch.manual_seed(0)
+    model = arm.AutoregressiveModel(12, 12)
+    with torch.no_grad():  # weights away from their initial zeros, so every path carries gradient
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    # odd sizes: partial blocks of eight, and a finest grid large enough for two threads
+    values = [torch.from_numpy(g).float() * 0.7 for g in random_pyramid(np.random.default_rng(1), 97, 131)]
+    results = []
+    for fused in (True, False):
+        grids = [v.clone().requires_grad_() for v in values]
+        model.zero_grad()
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            bits = (model.bits(grids) if fused else
+                    sum(model.reference_bits(x, y.reshape(-1)) for x, y in zip(arm.contexts(grids, 12), grids)))
+        finally:
+            torch.set_num_threads(previous)
+        (2.5 * bits).backward()
+        results.append((bits.item(), [g.grad for g in grids] + [p.grad.clone() for p in model.parameters()]))
+    (fused_bits, fused_grads), (bits, grads) = results
+    assert fused_bits == pytest.approx(bits, rel=1e-5)
+    for a, b in zip(fused_grads, grads):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item())
 
 
 def test_plain_and_vector_builds_give_the_same_symbols(tmp_path):

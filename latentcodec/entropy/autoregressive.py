@@ -34,6 +34,7 @@ LOG_SCALE_MIN = _arm.LOG_SCALE_MIN
 LOG_SCALE_MAX = LOG_SCALE_MIN + (_arm.SCALES - 1) / 2**_arm.LOG_SCALE_STEP_BITS
 TABLES_FILE = Path(__file__).parent / "tables" / "autoregressive.npz"
 TAIL_MASS = 1e-6
+PROBABILITY_MIN = 2.0**-16  # training's floor under a latent's probability (the tables' own is 2^-16 too)
 PAD = 4
 
 
@@ -69,7 +70,7 @@ def shipped_tables() -> CdfTables:
 
 
 def contexts(grids: list[Tensor], n_context: int) -> list[Tensor]:
-    """[h * w, n_context + PARENTS] inputs for each grid (finest first), in
+    """[n_context + PARENTS, h * w] inputs for each grid (finest first), in
     the C model's order: causal neighbours, then the coarser grid at
     (y/2, x/2), right of it and below it; zeros outside the grids."""
     out = []
@@ -84,7 +85,7 @@ def contexts(grids: list[Tensor], n_context: int) -> list[Tensor]:
                 columns.append(parent.repeat_interleave(2, 0).repeat_interleave(2, 1)[:h, :w])
         else:
             columns += [torch.zeros_like(y)] * PARENTS
-        out.append(torch.stack(columns, dim=-1).reshape(h * w, -1))
+        out.append(torch.stack(columns).reshape(len(columns), h * w))
     return out
 
 
@@ -114,16 +115,23 @@ class AutoregressiveModel(nn.Module):
         return mean, log_scale
 
     def bits(self, grids: list[Tensor]) -> Tensor:
-        """Total -log2 p of (soft- or hard-) rounded grids, finest first."""
+        """Total -log2 p of (soft- or hard-) rounded grids, finest first. On
+        the CPU the C step (:class:`_FusedBits`) computes it and its gradients."""
         total = grids[0].new_zeros(())
+        fused = grids[0].device.type == "cpu" and grids[0].dtype == torch.float32
         for x, y in zip(contexts(grids, self.n_context), grids):
-            mean, log_scale = self(x)
-            scale = log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).exp()
-            v = y.reshape(-1) - mean
-            cdf = FAMILIES["laplace"].cdf
-            p = cdf((v + 0.5) / scale) - cdf((v - 0.5) / scale)
-            total = total - torch.log2(p.clamp_min(2.0**-16)).sum()
+            total = total + (_FusedBits.apply(x, y.reshape(-1), *self.parameters()) if fused
+                             else self.reference_bits(x, y.reshape(-1)))
         return total
+
+    def reference_bits(self, x: Tensor, y: Tensor) -> Tensor:
+        """-log2 p of latents ``y`` given their contexts ``x`` [n_in, n], in PyTorch."""
+        mean, log_scale = self(x.T)
+        scale = log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).exp()
+        v = y - mean
+        cdf = FAMILIES["laplace"].cdf
+        p = cdf((v + 0.5) / scale) - cdf((v - 0.5) / scale)
+        return -torch.log2(p.clamp_min(PROBABILITY_MIN)).sum()
 
     def integer_net(self, shifts: tuple[int, int, int]) -> np.ndarray:
         """The int32 network the C model runs: layer l's weights as integers k
@@ -147,6 +155,36 @@ class AutoregressiveModel(nn.Module):
                 w, b, rest = rest[:wsize], rest[wsize : wsize + bsize], rest[wsize + bsize :]
                 layer.weight.copy_(torch.from_numpy(w.reshape(sizes[2 * i]).T / 2.0 ** shifts[i]))
                 layer.bias.copy_(torch.from_numpy(b / 2.0 ** (shifts[i] + _arm.FRAC)))
+
+
+class _FusedBits(torch.autograd.Function):
+    """The float model's bits and all their gradients in one C pass (see
+    ``csrc/autoregressive_training.h`` for why by hand); parameters in
+    ``AutoregressiveModel.layers`` order (w0, b0, w1, b1, w2, b2)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor, *params: Tensor) -> Tensor:
+        weights = params[0::2]
+        flat = torch.cat([t.detach().reshape(-1) for w, b in zip(weights, params[1::2]) for t in (w.T, b)])
+        grad_x, grad_y, grad_params = torch.empty_like(x), torch.empty_like(y), torch.empty_like(flat)
+        x, y = x.detach().contiguous(), y.detach().contiguous()
+        bits = _arm.float_bits(x.shape[0], weights[0].shape[0], x.numpy(), y.numpy(), flat.numpy(), grad_x.numpy(),
+                               grad_y.numpy(), grad_params.numpy(), LOG_SCALE_MIN, LOG_SCALE_MAX, PROBABILITY_MIN,
+                               torch.get_num_threads())
+        ctx.save_for_backward(grad_x, grad_y, grad_params)
+        ctx.shapes = [p.shape for p in params]
+        return x.new_tensor(bits)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        grad_x, grad_y, grad_params = ctx.saved_tensors
+        grads, at = [], 0
+        for i, shape in enumerate(ctx.shapes):
+            n = math.prod(shape)
+            g = grad_params[at : at + n]
+            grads.append((g.view(shape[::-1]).T if i % 2 == 0 else g.view(shape)) * grad)
+            at += n
+        return grad_x * grad, grad_y * grad, *grads
 
 
 def check_net(net: np.ndarray) -> None:

@@ -4,6 +4,7 @@
 #include <Python.h>
 
 #include "autoregressive.h"
+#include "autoregressive_training.h"
 
 static PyObject *BitstreamError;
 
@@ -173,10 +174,67 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     }
 }
 
+static Py_buffer *get_float32(buffers *b, PyObject *obj, const char *name, int ndim, int writable) {
+    Py_buffer *v = &b->view[b->held];
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, v, flags) < 0) return NULL;
+    b->held++;
+    if (v->itemsize != 4 || v->ndim != ndim || !v->format || v->format[strlen(v->format) - 1] != 'f') {
+        PyErr_Format(PyExc_TypeError, "%s must be a %d-D float32 array", name, ndim);
+        return NULL;
+    }
+    return v;
+}
+
+static PyObject *float_bits(PyObject *self, PyObject *args) {
+    PyObject *x, *y, *params, *grad_x, *grad_y, *grad_params;
+    lc_arm_float a;
+    int threads;
+    if (!PyArg_ParseTuple(args, "iiOOOOOOfffi:float_bits", &a.n_in, &a.hidden, &x, &y, &params, &grad_x, &grad_y,
+                          &grad_params, &a.log_scale_min, &a.log_scale_max, &a.probability_min, &threads))
+        return NULL;
+    if (a.n_in < 1 || a.n_in > LC_ARM_TRAIN_MAX_IN || a.hidden < 1 || a.hidden > LC_ARM_TRAIN_MAX_HIDDEN)
+        return PyErr_Format(PyExc_ValueError, "n_in must be 1..%d and hidden 1..%d", LC_ARM_TRAIN_MAX_IN,
+                            LC_ARM_TRAIN_MAX_HIDDEN);
+    buffers b = {.held = 0};
+    Py_buffer *vx, *vy, *vp, *gx, *gy, *gp;
+    if (!(vx = get_float32(&b, x, "x", 2, 0)) || !(vy = get_float32(&b, y, "y", 1, 0)) ||
+        !(vp = get_float32(&b, params, "params", 1, 0)) || !(gx = get_float32(&b, grad_x, "grad_x", 2, 1)) ||
+        !(gy = get_float32(&b, grad_y, "grad_y", 1, 1)) || !(gp = get_float32(&b, grad_params, "grad_params", 1, 1))) {
+        release(&b);
+        return NULL;
+    }
+    const Py_ssize_t h = a.hidden, n = vy->shape[0], n_params = a.n_in * h + h + h * h + h + 2 * h + 2;
+    if (vx->shape[0] != a.n_in || vx->shape[1] != n || gx->shape[0] != a.n_in || gx->shape[1] != n ||
+        gy->shape[0] != n || vp->shape[0] != n_params || gp->shape[0] != n_params) {
+        release(&b);
+        return PyErr_Format(PyExc_ValueError, "float_bits: x and grad_x must be [n_in, n], y and grad_y [n], "
+                            "params and grad_params [%zd]", n_params);
+    }
+    const float *w = vp->buf;
+    a.w0 = w, w += a.n_in * h;
+    a.b0 = w, w += h;
+    a.w1 = w, w += h * h;
+    a.b1 = w, w += h;
+    a.w2 = w, w += 2 * h;
+    a.b2 = w;
+    double bits = 0;
+    int st;
+    Py_BEGIN_ALLOW_THREADS
+    st = lc_arm_float_bits(&a, vx->buf, vy->buf, n, gx->buf, gy->buf, gp->buf, threads, &bits);
+    Py_END_ALLOW_THREADS
+    release(&b);
+    if (st) return PyErr_Format(PyExc_RuntimeError, "float_bits: a thread could not start");
+    return PyFloat_FromDouble(bits);
+}
+
 static PyMethodDef methods[] = {
     {"symbols", symbols, METH_VARARGS,
      "symbols(net, levels, out_symbols, out_indexes): each latent's symbol and table index, coarsest grid first"},
     {"decode", decode, METH_VARARGS, "decode(data, net, levels_out, cdfs, cdf_lengths, offsets)"},
+    {"float_bits", float_bits, METH_VARARGS,
+     "float_bits(n_in, hidden, x, y, params, grad_x, grad_y, grad_params, log_scale_min, log_scale_max, "
+     "probability_min, threads) -> bits: the float model's training step, gradients written in place"},
     {NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_autoregressive",
