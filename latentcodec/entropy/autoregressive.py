@@ -34,7 +34,7 @@ LOG_SCALE_MIN = _arm.LOG_SCALE_MIN
 LOG_SCALE_MAX = LOG_SCALE_MIN + (_arm.SCALES - 1) / 2**_arm.LOG_SCALE_STEP_BITS
 TABLES_FILE = Path(__file__).parent / "tables" / "autoregressive.npz"
 TAIL_MASS = 1e-6
-PROBABILITY_MIN = 2.0**-16  # training's floor under a latent's probability (the tables' own is 2^-16 too)
+PROBABILITY_MIN = 2.0**-16  # training's floor under a latent's probability
 PAD = 4
 
 
@@ -166,8 +166,8 @@ class _FusedBits(torch.autograd.Function):
     def forward(ctx, x: Tensor, y: Tensor, *params: Tensor) -> Tensor:
         weights = params[0::2]
         flat = torch.cat([t.detach().reshape(-1) for w, b in zip(weights, params[1::2]) for t in (w.T, b)])
-        grad_x, grad_y, grad_params = torch.empty_like(x), torch.empty_like(y), torch.empty_like(flat)
         x, y = x.detach().contiguous(), y.detach().contiguous()
+        grad_x, grad_y, grad_params = torch.empty_like(x), torch.empty_like(y), torch.empty_like(flat)
         bits = _arm.float_bits(x.shape[0], weights[0].shape[0], x.numpy(), y.numpy(), flat.numpy(), grad_x.numpy(),
                                grad_y.numpy(), grad_params.numpy(), LOG_SCALE_MIN, LOG_SCALE_MAX, PROBABILITY_MIN,
                                torch.get_num_threads())

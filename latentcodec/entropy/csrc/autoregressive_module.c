@@ -204,7 +204,7 @@ static PyObject *float_bits(PyObject *self, PyObject *args) {
         release(&b);
         return NULL;
     }
-    const Py_ssize_t h = a.hidden, n = vy->shape[0], n_params = a.n_in * h + h + h * h + h + 2 * h + 2;
+    const Py_ssize_t h = a.hidden, n = vy->shape[0], n_params = lc_arm_float_params(a.n_in, a.hidden);
     if (vx->shape[0] != a.n_in || vx->shape[1] != n || gx->shape[0] != a.n_in || gx->shape[1] != n ||
         gy->shape[0] != n || vp->shape[0] != n_params || gp->shape[0] != n_params) {
         release(&b);

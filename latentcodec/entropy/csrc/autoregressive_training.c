@@ -101,7 +101,7 @@ INLINE double block(const lc_arm_float *a, const lc_lanes *x, lc_lanes y,
     TARGET static void NAME(job *t) {                                                                     \
         const lc_arm_float *a = t->arm;                                                                   \
         const int32_t n_in = a->n_in, h = a->hidden;                                                      \
-        const int32_t n_grads = n_in * h + h + h * h + h + 2 * h + 2;                                     \
+        const int32_t n_grads = lc_arm_float_params(n_in, h);                                             \
         lc_lanes g[sizeof t->grads / sizeof t->grads[0]], x[LC_ARM_TRAIN_MAX_IN], gx[LC_ARM_TRAIN_MAX_IN], y, gy; \
         memset(g, 0, sizeof g);                                                                           \
         memset(t->grads, 0, sizeof t->grads);                                                             \
@@ -163,7 +163,7 @@ int lc_arm_float_bits(const lc_arm_float *arm, const float *x, const float *y, i
     run(&local[0]);
     for (int t = 1; t <= started; t++) pthread_join(ids[t], 0);
     if (failed) return -1;
-    const int32_t h = arm->hidden, n_grads = arm->n_in * h + h + h * h + h + 2 * h + 2;
+    const int32_t n_grads = lc_arm_float_params(arm->n_in, arm->hidden);
     *bits = 0;
     for (int p = 0; p < n_grads; p++) {
         double sum = 0;

@@ -24,6 +24,11 @@ typedef struct {
     const float *w0, *b0, *w1, *b1, *w2, *b2;
 } lc_arm_float;
 
+/* Parameters (and gradients) of a model: w0, b0, w1, b1, w2, b2. */
+static inline int32_t lc_arm_float_params(int32_t n_in, int32_t hidden) {
+    return n_in * hidden + hidden + hidden * hidden + hidden + 2 * hidden + 2;
+}
+
 /* Bits -sum log2 max(p, probability_min) of the n latents y under the model
  * given their contexts x [n_in][n] (one row per input), p the Laplace mass
  * of [y - 1/2, y + 1/2]. Writes d bits / d x into grad_x [n_in][n], d bits /
