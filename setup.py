@@ -49,8 +49,9 @@ setup(
         ),
         Extension(
             "latentcodec.quantizers._trellis",
-            sources=["latentcodec/quantizers/csrc/trellis.c", "latentcodec/quantizers/csrc/trellis_module.c"],
-            depends=["latentcodec/quantizers/csrc/trellis.h"],
+            sources=["latentcodec/quantizers/csrc/trellis.c", "latentcodec/quantizers/csrc/lattice_trellis.c",
+                     "latentcodec/quantizers/csrc/trellis_module.c"],
+            depends=["latentcodec/quantizers/csrc/trellis.h", "latentcodec/quantizers/csrc/lattice_trellis.h"],
             extra_compile_args=FLAGS,
         ),
     ]

@@ -32,7 +32,9 @@ from latentcodec.entropy import autoregressive as arm
 from latentcodec.entropy.conditional import shipped_tables
 from latentcodec.entropy.range_coder import RangeDecoder, RangeEncoder
 from latentcodec.errors import BitstreamError
+from latentcodec.quantizers import LatticeTrellisQuantizer, parse_quantizer
 from latentcodec.quantizers.soft_rounding import SoftRounding
+from latentcodec.quantizers.trellis import STATE_MACHINES
 from latentcodec.registry import register_codec
 
 LEVELS = 7  # latent grids at 1/1 .. 1/64
@@ -50,6 +52,8 @@ LEARNING_RATE = 1e-2
 FINAL_LEARNING_RATE = 1e-3
 WEIGHT_SHIFTS = range(4, 15)  # candidate power-of-two steps 2^-shift for the synthesis and upsampling
 ARM_SHIFTS = range(3, 12)
+# the encoder's ``quantizer`` option: rounding (the default), or TCQ on the lattice Z/2
+QUANTIZERS = {"uniform": lambda: None, "tcq": LatticeTrellisQuantizer}
 
 
 @dataclass(frozen=True)
@@ -152,9 +156,31 @@ class OverfitImage(nn.Module):
         self.arm = arm.AutoregressiveModel(size.n_context, size.hidden)
         self.upsampling = nn.Parameter(torch.tensor(BICUBIC).repeat(LEVELS - 1, 1))
         self.synthesis = Synthesis(size.synthesis, channels)
+        self.coded: list[Tensor] | None = None  # the final grids, once chosen
 
     def quantized_latents(self) -> list[Tensor]:
-        return [self.quantizer((GAIN * y).clamp(-arm.LATENT_MAX, arm.LATENT_MAX)) for y in self.latents]
+        if self.coded is not None:
+            return self.coded
+        return [self.quantizer(y) for y in self.scaled_latents()]
+
+    def scaled_latents(self) -> list[Tensor]:
+        return [(GAIN * y).clamp(-arm.LATENT_MAX, arm.LATENT_MAX) for y in self.latents]
+
+    @torch.no_grad()
+    def hard_grids(self, trellis: LatticeTrellisQuantizer | None = None) -> list[Tensor]:
+        """The grids the stream codes: the rounded latents, or a trellis
+        search's, given means and scales from the rounded grids (then once
+        more from the first search's: its contexts are nearer the coded ones)."""
+        scaled = self.scaled_latents()
+        grids = [torch.round(y) for y in scaled]
+        for _ in range(2 if trellis else 0):
+            searched = []
+            for x, y in zip(arm.contexts(grids, self.arm.n_context), scaled):
+                mean, log_scale = self.arm(x.T)
+                scale = log_scale.clamp(arm.LOG_SCALE_MIN, arm.LOG_SCALE_MAX).exp()
+                searched.append(trellis.quantize(y, mean.view_as(y), scale.view_as(y)))
+            grids = searched
+        return grids
 
     def decode(self, grids: list[Tensor]) -> Tensor:
         """[1, C, H, W] image in [0, 1] (unclamped) from the grids, finest first."""
@@ -181,10 +207,11 @@ def _psnr(mse: float) -> float:
 
 
 def fit(image: Tensor, lmbda: float, size: DecoderSize, effort: EncoderEffort, seed: int = 0,
-        progress: bool | None = None) -> OverfitImage:
+        progress: bool | None = None, trellis: LatticeTrellisQuantizer | None = None) -> OverfitImage:
     """Trains the model for ``image`` ([C, H, W] in [0, 1]) with the Cool-chic
     schedule: warm-up candidates, soft rounding with annealed temperature and
-    noise under a cosine learning rate, then a phase on rounded latents."""
+    noise under a cosine learning rate, then a phase on the coded grids
+    (rounded, or trellis-coded with ``trellis``)."""
     from tqdm.auto import tqdm  # only encoders show progress
 
     c, h, w = image.shape
@@ -232,12 +259,11 @@ def fit(image: Tensor, lmbda: float, size: DecoderSize, effort: EncoderEffort, s
             if best is None or loss < best_loss:
                 best, best_loss = model, loss
         run(best, effort.main, LEARNING_RATE, anneal=True, bar=bar)
-        # final phase: the networks learn the rounded latents, which stay fixed (a straight-through
-        # gradient moving them costs far more rate than it saves distortion)
-        best.quantizer.mode = "ste"
+        # final phase: the networks learn the coded grids, which stay fixed (a straight-through
+        # gradient moving the latents costs far more rate than it saves distortion)
+        best.coded = best.hard_grids(trellis)
         best.latents.requires_grad_(False)
         run(best, effort.final, FINAL_LEARNING_RATE, anneal=False, bar=bar)
-        best.latents.requires_grad_(True)
     return best.eval()
 
 
@@ -288,8 +314,8 @@ class NetworkCoder:
         return _table_bits(ints, _best_table(ints))
 
 
-def _latent_bits(net: np.ndarray, grids: list[np.ndarray]) -> float:
-    symbols, indexes = arm.symbols(net, grids)
+def _latent_bits(net: np.ndarray, grids: list[np.ndarray], machine: np.ndarray | None) -> float:
+    symbols, indexes = arm.symbols(net, grids, machine)
     return float(arm.shipped_tables().information_bits(symbols, indexes).sum())
 
 
@@ -300,29 +326,32 @@ def _arm_groups(net: np.ndarray, size: DecoderSize) -> list[np.ndarray]:
     return np.split(net[5:].astype(np.int64), cuts)
 
 
-def quantize_network(model: OverfitImage, image: Tensor, lmbda: float, size: DecoderSize) -> dict:
+def quantize_network(model: OverfitImage, image: Tensor, lmbda: float, size: DecoderSize,
+                     machine: np.ndarray | None = None) -> dict:
     """Chooses each module's step on the real cost (D + lambda R, R from the
     integer tables: latent bits, parameter bits) and applies it to ``model``.
-    Returns the steps and integer parameters that the stream carries."""
+    Returns the steps and integer parameters that the stream carries; with a
+    trellis ``machine`` the grids are trellis-coded and go to the coder doubled."""
     n_pixels = image.shape[1] * image.shape[2]
+    units = 1 if machine is None else 2
     with torch.no_grad():
-        grids = [g.to(torch.int32).cpu().numpy() for g in model.quantized_latents()]
+        grids = [(g * units).to(torch.int32).cpu().numpy() for g in model.quantized_latents()]
 
     # ARM: only the rate depends on it (latent bits + its own bits)
     def arm_cost(shifts):
-        net = model.arm.integer_net(shifts)
-        return _latent_bits(net, grids) + sum(NetworkCoder.bits(g) for g in _arm_groups(net, size))
+        net = model.arm.integer_net(shifts, 1 / units)
+        return _latent_bits(net, grids, machine) + sum(NetworkCoder.bits(g) for g in _arm_groups(net, size))
 
     shifts = [8, 8, 8]
     for _ in range(2):
         for layer in range(3):
             shifts[layer] = min(ARM_SHIFTS, key=lambda s: arm_cost(shifts[:layer] + [s] + shifts[layer + 1:]))
-    net = model.arm.integer_net(tuple(shifts))
-    model.arm.load_integer_net(net)
+    net = model.arm.integer_net(tuple(shifts), 1 / units)
+    model.arm.load_integer_net(net, 1 / units)
 
     # float modules: distortion + lambda * their own bits, one module at a time
     with torch.no_grad():
-        grids_t = [torch.from_numpy(g).float().to(image.device) for g in grids]
+        grids_t = [torch.from_numpy(g).float().to(image.device) / units for g in grids]
         originals = {name: [p.detach().clone() for p in params] for name, params in model.float_modules().items()}
         float_shifts = {}
         for name, params in model.float_modules().items():
@@ -358,7 +387,13 @@ class OverfitImageCodec(Codec):
         self.name, self.lmbda = name, lmbda
 
     def encode_chunks(self, image, preset: str = "medium", lmbda: float | None = None, decoder: str = "medium",
-                      seed: int = 0, progress: bool | None = None) -> tuple[dict, Iterator[bytes]]:
+                      seed: int = 0, progress: bool | None = None, quantizer: str | None = None
+                      ) -> tuple[dict, Iterator[bytes]]:
+        """``quantizer``: ``uniform`` (rounding, the default) or ``tcq``
+        (``tcq:states=4|8,lmbda=...``: trellis-coded latents, see
+        :mod:`latentcodec.quantizers.lattice_trellis`)."""
+        trellis = parse_quantizer(quantizer, QUANTIZERS) if quantizer else None
+        machine = None if trellis is None else trellis.machine
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
         size = _decoder_size(decoder)
@@ -379,21 +414,23 @@ class OverfitImageCodec(Codec):
                              f"this one has {h * w} (split it, or use a feed-forward codec)")
         device = "cuda" if torch.cuda.is_available() else "cpu"
         x = torch.tensor(image).permute(2, 0, 1).float().div(255).to(device)
-        model = fit(x, lmbda, size, PRESETS[preset], seed=seed, progress=progress)
-        coded = quantize_network(model, x, lmbda, size)
+        model = fit(x, lmbda, size, PRESETS[preset], seed=seed, progress=progress, trellis=trellis)
+        coded = quantize_network(model, x, lmbda, size, machine)
         groups = _arm_groups(coded["net"], size)
         for name, params in model.float_modules().items():
             groups += [_quantize(p, coded["float_shifts"][name]) for p in params]
         table_indexes, network = NetworkCoder().encode(groups)
         steps = bytes([*coded["arm_shifts"], *coded["float_shifts"].values(), *table_indexes])
-        symbols, indexes = arm.symbols(coded["net"], coded["grids"])
+        symbols, indexes = arm.symbols(coded["net"], coded["grids"], machine)
         encoder = RangeEncoder()
         encoder.encode_with_indexes(symbols, indexes, *arm.shipped_tables())
         meta = {"height": h, "width": w, "channels": channels, "decoder": decoder}
+        if trellis is not None:
+            meta["trellis"] = trellis.states
         return meta, iter([steps + network, encoder.flush()])
 
     def decode_chunks(self, meta: dict, chunks: Iterable[bytes]) -> np.ndarray:
-        h, w, channels, size, model = self._model_for(meta)
+        h, w, channels, size, machine, model = self._model_for(meta)
         chunks = iter(chunks)
         network, latents = next(chunks, None), next(chunks, None)
         if latents is None or next(chunks, None) is not None:
@@ -405,9 +442,10 @@ class OverfitImageCodec(Codec):
             arm.check_net(net)
         except ValueError as e:
             raise BitstreamError(f"the stream's probability model is invalid: {e}") from None
-        grids = arm.decode(latents, net, model.shapes)
+        grids = arm.decode(latents, net, model.shapes, machine)
+        units = 1 if machine is None else 2
         with torch.no_grad():
-            x = model.decode([torch.from_numpy(g).float() for g in grids]).clamp(0, 1)
+            x = model.decode([torch.from_numpy(g).float() / units for g in grids]).clamp(0, 1)
         image = x[0].mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
         return image[..., 0] if channels == 1 else image
 
@@ -416,11 +454,12 @@ class OverfitImageCodec(Codec):
         try:
             h, w, channels = (int(meta[k]) for k in ("height", "width", "channels"))
             size = DECODERS[meta["decoder"]]
+            machine = STATE_MACHINES[meta["trellis"]] if "trellis" in meta else None
         except (KeyError, TypeError, ValueError):
             raise BitstreamError(f"overfit-image metadata is missing or malformed: {json.dumps(meta)[:200]}") from None
         if not (h > 0 and w > 0 and h * w <= MAX_PIXELS and channels in (1, 3)):
             raise BitstreamError(f"image metadata is out of range: {h}x{w}x{channels}")
-        return h, w, channels, size, OverfitImage(h, w, channels, size)
+        return h, w, channels, size, machine, OverfitImage(h, w, channels, size)
 
     @staticmethod
     def _steps(network: bytes, model: OverfitImage) -> tuple[list[int], list[int], list[int], bytes]:

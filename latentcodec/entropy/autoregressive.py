@@ -133,19 +133,23 @@ class AutoregressiveModel(nn.Module):
         p = cdf((v + 0.5) / scale) - cdf((v - 0.5) / scale)
         return -torch.log2(p.clamp_min(PROBABILITY_MIN)).sum()
 
-    def integer_net(self, shifts: tuple[int, int, int]) -> np.ndarray:
+    def integer_net(self, shifts: tuple[int, int, int], input_scale: float = 1.0) -> np.ndarray:
         """The int32 network the C model runs: layer l's weights as integers k
         meaning k * 2^-shifts[l], its biases in the accumulator's units
-        (2^-(FRAC + shifts[l])), both clipped to the C model's bounds."""
+        (2^-(FRAC + shifts[l])), both clipped to the C model's bounds. The C
+        model's inputs are the latents times 1 / ``input_scale`` (0.5: the
+        doubled values of trellis-coded latents)."""
         parts = [np.array([self.n_context, self.hidden, *shifts], dtype=np.int64)]
-        for layer, shift in zip(self.layers, shifts):
-            w = np.rint(layer.weight.detach().double().numpy().T * 2.0**shift)
+        for i, (layer, shift) in enumerate(zip(self.layers, shifts)):
+            scale = input_scale if i == 0 else 1.0
+            w = np.rint(layer.weight.detach().double().numpy().T * scale * 2.0**shift)
             b = np.rint(layer.bias.detach().double().numpy() * 2.0 ** (shift + _arm.FRAC))
             parts += [w.ravel().clip(-_arm.MAX_WEIGHT, _arm.MAX_WEIGHT), b.clip(-_arm.MAX_BIAS, _arm.MAX_BIAS)]
         return np.concatenate(parts).astype(np.int32)
 
-    def load_integer_net(self, net: np.ndarray) -> None:
-        """Sets the float weights to exactly what ``net`` holds."""
+    def load_integer_net(self, net: np.ndarray, input_scale: float = 1.0) -> None:
+        """Sets the float weights to exactly what ``net`` holds (the inverse of
+        :meth:`integer_net` with the same ``input_scale``)."""
         n_in, h = self.n_context + PARENTS, self.hidden
         shifts, rest = net[2:5], net[5:].astype(np.float64)
         sizes = [(n_in, h), (h,), (h, h), (h,), (h, 2), (2,)]
@@ -153,7 +157,8 @@ class AutoregressiveModel(nn.Module):
             for i, layer in enumerate(self.layers):
                 wsize, bsize = math.prod(sizes[2 * i]), sizes[2 * i + 1][0]
                 w, b, rest = rest[:wsize], rest[wsize : wsize + bsize], rest[wsize + bsize :]
-                layer.weight.copy_(torch.from_numpy(w.reshape(sizes[2 * i]).T / 2.0 ** shifts[i]))
+                scale = input_scale if i == 0 else 1.0
+                layer.weight.copy_(torch.from_numpy(w.reshape(sizes[2 * i]).T / scale / 2.0 ** shifts[i]))
                 layer.bias.copy_(torch.from_numpy(b / 2.0 ** (shifts[i] + _arm.FRAC)))
 
 
@@ -193,17 +198,28 @@ def check_net(net: np.ndarray) -> None:
                  np.zeros(1, np.int32), np.zeros(1, np.int32))
 
 
-def symbols(net: np.ndarray, grids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(symbols, table indexes) of integer grids (finest first), in coding order."""
+def _machine(trellis: np.ndarray | None) -> np.ndarray | None:
+    return None if trellis is None else np.ascontiguousarray(trellis, dtype=np.int32)
+
+
+def symbols(net: np.ndarray, grids: list[np.ndarray], trellis: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(symbols, table indexes) of integer grids (finest first), in coding
+    order. With a ``trellis`` state machine ([n_states, 2], next state after
+    an even / odd index) the grids hold twice each trellis-coded latent (see
+    ``csrc/autoregressive.h``) and the net reads them so
+    (``integer_net(..., input_scale=0.5)``)."""
     grids = [np.ascontiguousarray(g, dtype=np.int32) for g in grids]
     n = sum(g.size for g in grids)
     out_symbols, out_indexes = np.empty(n, np.int32), np.empty(n, np.int32)
-    _arm.symbols(np.ascontiguousarray(net, dtype=np.int32), grids, out_symbols, out_indexes)
+    _arm.symbols(np.ascontiguousarray(net, dtype=np.int32), grids, out_symbols, out_indexes, _machine(trellis))
     return out_symbols, out_indexes
 
 
-def decode(data: bytes, net: np.ndarray, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
-    """The grids (finest first) of a stream; BitstreamError if it is corrupt."""
+def decode(data: bytes, net: np.ndarray, shapes: list[tuple[int, int]], trellis: np.ndarray | None = None
+           ) -> list[np.ndarray]:
+    """The grids (finest first) of a stream, as :func:`symbols` takes them;
+    BitstreamError if it is corrupt."""
     grids = [np.zeros(s, np.int32) for s in shapes]
-    _arm.decode(data, np.ascontiguousarray(net, dtype=np.int32), grids, *shipped_tables())
+    _arm.decode(data, np.ascontiguousarray(net, dtype=np.int32), grids, *shipped_tables(), _machine(trellis))
     return grids

@@ -7,6 +7,7 @@ here, so that a stream's header can say which one made it.
 from importlib import import_module
 
 from latentcodec.quantizers.fsq import FiniteScalarQuantizer
+from latentcodec.quantizers.lattice_trellis import LatticeTrellisQuantizer
 from latentcodec.quantizers.trellis import TrellisQuantizer
 from latentcodec.quantizers.uniform import RoundingStandIns, UniformQuantizer
 
@@ -26,12 +27,12 @@ def __getattr__(name: str):
 LATENT_QUANTIZERS = {q.name: q for q in (UniformQuantizer, TrellisQuantizer)}
 
 
-def parse_quantizer(spec: str):
+def parse_quantizer(spec: str, choices: dict = LATENT_QUANTIZERS):
     """A latent quantizer from ``NAME`` or ``NAME:key=value,...`` (e.g.
     ``tcq:states=4,lmbda=0.05``); keys not given keep their defaults."""
     name, _, options = spec.partition(":")
-    if name not in LATENT_QUANTIZERS:
-        raise ValueError(f"unknown quantizer {name!r}; choose from {', '.join(LATENT_QUANTIZERS)}")
+    if name not in choices:
+        raise ValueError(f"unknown quantizer {name!r}; choose from {', '.join(choices)}")
     params = {}
     for item in filter(None, options.split(",")):
         key, eq, value = item.partition("=")
@@ -39,7 +40,7 @@ def parse_quantizer(spec: str):
             raise ValueError(f"quantizer option {item!r} is not key=value")
         params[key] = float(value) if "." in value or "e" in value else int(value)
     try:
-        return LATENT_QUANTIZERS[name](**params)
+        return choices[name](**params)
     except TypeError as e:
         raise ValueError(f"bad options for quantizer {name!r}: {e}") from None
 
@@ -59,6 +60,7 @@ def quantizer_from_params(params: dict):
 __all__ = [
     "LATENT_QUANTIZERS",
     "FiniteScalarQuantizer",
+    "LatticeTrellisQuantizer",
     "ResidualScalarVectorQuantizer",
     "ResidualVectorQuantizer",
     "RoundingStandIns",

@@ -34,10 +34,10 @@ static inline int32_t activation(int32_t x) {
     return x < 0 ? 0 : x > LC_ARM_MAX_ACTIVATION ? LC_ARM_MAX_ACTIVATION : x;
 }
 
-/* NAME(arm, in, &mean) -> table index; in holds n_context + LC_ARM_PARENTS latents.
+/* NAME(arm, in, &mu16) -> scale index; in holds n_context + LC_ARM_PARENTS latents.
  * Integer sums are exact in any order, so the wide and plain builds agree. */
 #define LC_ARM_FORWARD(NAME, TARGET)                                                              \
-    TARGET static int32_t NAME(const lc_arm *a, const int32_t *in, int32_t *mean) {               \
+    TARGET static int32_t NAME(const lc_arm *a, const int32_t *in, int32_t *mu16) {                 \
         int32_t h0[LC_ARM_MAX_HIDDEN], h1[LC_ARM_MAX_HIDDEN];                                     \
         const int32_t h = a->hidden, n_in = a->n_context + LC_ARM_PARENTS;                        \
         for (int32_t j = 0; j < h; j++) h0[j] = 0;                                                \
@@ -60,21 +60,23 @@ static inline int32_t activation(int32_t x) {
         }                                                                                         \
         mu = round_shift(mu, a->shift[2]);                                                        \
         log_scale = round_shift(log_scale, a->shift[2]);                                          \
-        /* mean in 1/16, rounded; integer part (floor) and fraction */                           \
-        const int32_t mu16 = (mu + (1 << (LC_ARM_FRAC - 5))) >> (LC_ARM_FRAC - 4);                \
-        *mean = mu16 >> 4;                                                                        \
-        const int32_t fraction = mu16 - *mean * 16;                                               \
+        *mu16 = (mu + (1 << (LC_ARM_FRAC - 5))) >> (LC_ARM_FRAC - 4); /* the mean in 1/16, rounded */ \
         /* log scale in 1/8 from LC_ARM_LOG_SCALE_MIN, rounded and clamped */                    \
         const int32_t step = LC_ARM_FRAC - LC_ARM_LOG_SCALE_STEP_BITS;                            \
         int32_t s = (log_scale - LC_ARM_LOG_SCALE_MIN * (1 << LC_ARM_FRAC) + (1 << (step - 1))) >> step; \
-        s = s < 0 ? 0 : s >= LC_ARM_SCALES ? LC_ARM_SCALES - 1 : s;                               \
-        return fraction * LC_ARM_SCALES + s;                                                      \
+        return s < 0 ? 0 : s >= LC_ARM_SCALES ? LC_ARM_SCALES - 1 : s;                            \
     }
 
 LC_ARM_FORWARD(forward_wide, LC_WIDE)
 LC_ARM_FORWARD(forward_plain, )
 
 typedef int32_t (*forward_fn)(const lc_arm *, const int32_t *, int32_t *);
+
+/* Table index of a mean (in 1/16) and scale index; *mean is the mean's floor. */
+static inline int32_t table_of(int32_t mu16, int32_t s, int32_t *mean) {
+    *mean = mu16 >> 4;
+    return (mu16 - *mean * 16) * LC_ARM_SCALES + s;
+}
 
 /* Grids with a zero border: neighbours and parents need no bounds checks. */
 typedef struct {
@@ -120,8 +122,8 @@ static void gather(const lc_arm *a, const padded *g, const padded *parent, int32
     }
 }
 
-lc_status lc_arm_symbols(const lc_arm *a, const lc_pyramid *p, const int32_t *const *levels,
-                         int32_t *symbols, int32_t *indexes) {
+lc_status lc_arm_symbols(const lc_arm *a, const lc_pyramid *p, const lc_arm_trellis *tr,
+                         const int32_t *const *levels, int32_t *symbols, int32_t *indexes, size_t *at) {
     padded *g = alloc_grids(p);
     if (!g) return LC_ERR_NOMEM;
     const forward_fn forward = LC_HAS_WIDE() ? forward_wide : forward_plain;
@@ -129,22 +131,37 @@ lc_status lc_arm_symbols(const lc_arm *a, const lc_pyramid *p, const int32_t *co
         for (int32_t y = 0; y < g[l].h; y++)
             memcpy(at_(&g[l], y, 0), levels[l] + (size_t)y * g[l].w, (size_t)g[l].w * sizeof(int32_t));
     size_t n = 0;
+    lc_status status = LC_OK;
     int32_t in[LC_ARM_MAX_CONTEXT + LC_ARM_PARENTS];
-    for (int32_t l = p->n_levels - 1; l >= 0; l--) {
+    for (int32_t l = p->n_levels - 1; l >= 0 && status == LC_OK; l--) {
         const padded *parent = l + 1 < p->n_levels ? &g[l + 1] : 0;
-        for (int32_t y = 0; y < g[l].h; y++)
+        int32_t state = 0;
+        for (int32_t y = 0; y < g[l].h && status == LC_OK; y++)
             for (int32_t x = 0; x < g[l].w; x++, n++) {
-                int32_t mean;
+                int32_t mu16, mean, value = *at_(&g[l], y, x);
                 gather(a, &g[l], parent, y, x, in);
-                indexes[n] = forward(a, in, &mean);
-                symbols[n] = *at_(&g[l], y, x) - mean;
+                const int32_t s = forward(a, in, &mu16);
+                if (tr) {
+                    const int32_t q = state & 1;
+                    if ((value & 1) != q) {
+                        status = LC_ERR_INDEX;
+                        break;
+                    }
+                    mu16 -= 8 * q;
+                    value >>= 1; /* floor: the index */
+                    state = tr->next[2 * state + (value & 1)];
+                }
+                indexes[n] = table_of(mu16, s, &mean);
+                symbols[n] = value - mean;
             }
     }
+    *at = n;
     free_grids(g, p->n_levels);
-    return LC_OK;
+    return status;
 }
 
-lc_status lc_arm_decode(const lc_arm *a, const lc_pyramid *p, lc_decoder *d, const lc_tables *t,
+lc_status lc_arm_decode(const lc_arm *a, const lc_pyramid *p, const lc_arm_trellis *tr, lc_decoder *d,
+                        const lc_tables *t,
                         int32_t *const *levels, size_t *at, uint64_t *byte_offset) {
     padded *g = alloc_grids(p);
     if (!g) return LC_ERR_NOMEM;
@@ -154,21 +171,24 @@ lc_status lc_arm_decode(const lc_arm *a, const lc_pyramid *p, lc_decoder *d, con
     int32_t in[LC_ARM_MAX_CONTEXT + LC_ARM_PARENTS];
     for (int32_t l = p->n_levels - 1; l >= 0 && status == LC_OK; l--) {
         const padded *parent = l + 1 < p->n_levels ? &g[l + 1] : 0;
+        int32_t state = 0;
         for (int32_t y = 0; y < g[l].h && status == LC_OK; y++) {
             int32_t *row = at_(&g[l], y, 0);
             for (int32_t x = 0; x < g[l].w; x++, n++) {
-                int32_t mean, symbol;
+                int32_t mu16, mean, symbol;
                 size_t unused;
                 gather(a, &g[l], parent, y, x, in);
-                const int32_t index = forward(a, in, &mean);
+                const int32_t s = forward(a, in, &mu16), q = tr ? state & 1 : 0;
+                const int32_t index = table_of(mu16 - 8 * q, s, &mean);
                 status = lc_decode(d, &symbol, &index, 1, t, &unused, byte_offset);
                 if (status != LC_OK) break;
-                const int64_t value = (int64_t)symbol + mean;
+                const int64_t k = (int64_t)symbol + mean, value = tr ? 2 * k + q : k;
                 if (value < -LC_ARM_LATENT_MAX || value > LC_ARM_LATENT_MAX) {
                     status = LC_ERR_CORRUPT;
                     break;
                 }
                 row[x] = (int32_t)value;
+                if (tr) state = tr->next[2 * state + (int32_t)(k & 1)];
             }
             memcpy(levels[l] + (size_t)y * g[l].w, row, (size_t)g[l].w * sizeof(int32_t));
         }

@@ -54,20 +54,33 @@ typedef struct {
     const int32_t *heights, *widths;
 } lc_pyramid;
 
+/* Trellis-coded latents (classic TCQ on the lattice Z/2): a latent coded in
+ * state s lies on quantizer s & 1, Q0 = Z or Q1 = Z + 1/2; its index
+ * k = floor(value) is coded under the model's mean minus (s & 1) / 2, and the
+ * state moves to next[2 s + (k & 1)]. Each grid starts in state 0. With a
+ * trellis, levels hold twice each latent (and the model's first layer reads
+ * them so); NULL codes plain integers. */
+typedef struct {
+    int32_t n_states;
+    const int32_t *next;
+} lc_arm_trellis;
+
 /* 0 when the model keeps to the bounds above, else a message. */
 const char *lc_arm_check(const lc_arm *arm);
 
 /* Encoder: every latent is known, so it is one pass. Writes, in coding
  * order, each latent's symbol (value minus its integer mean) and table
  * index. levels[i] is grid i, row-major, values within +-LC_ARM_LATENT_MAX.
- * Returns LC_ERR_NOMEM or LC_OK. */
-lc_status lc_arm_symbols(const lc_arm *arm, const lc_pyramid *p, const int32_t *const *levels,
-                         int32_t *symbols, int32_t *indexes);
+ * Returns LC_OK, LC_ERR_NOMEM, or LC_ERR_INDEX (at the latent *at) for a
+ * latent off its state's quantizer. */
+lc_status lc_arm_symbols(const lc_arm *arm, const lc_pyramid *p, const lc_arm_trellis *trellis,
+                         const int32_t *const *levels, int32_t *symbols, int32_t *indexes, size_t *at);
 
 /* Decoder: decodes every grid from d under tables t (LC_ARM_TABLES of them).
  * A value outside +-LC_ARM_LATENT_MAX is LC_ERR_CORRUPT. On error *at is
  * the latent (in coding order) that failed. */
-lc_status lc_arm_decode(const lc_arm *arm, const lc_pyramid *p, lc_decoder *d, const lc_tables *t,
+lc_status lc_arm_decode(const lc_arm *arm, const lc_pyramid *p, const lc_arm_trellis *trellis,
+                        lc_decoder *d, const lc_tables *t,
                         int32_t *const *levels, size_t *at, uint64_t *byte_offset);
 
 #endif

@@ -63,6 +63,24 @@ size:
     return 0;
 }
 
+/* None, or a [n_states, 2] int32 state machine (next state after an even / odd index). */
+static int get_trellis(buffers *b, PyObject *obj, lc_arm_trellis *t, const lc_arm_trellis **out) {
+    *out = 0;
+    if (obj == Py_None) return 1;
+    Py_buffer *v = get_int32(b, obj, "trellis", 2, 0);
+    if (!v) return 0;
+    t->n_states = (int32_t)v->shape[0];
+    t->next = v->buf;
+    int ok = v->shape[1] == 2 && t->n_states >= 2 && t->n_states <= 16 && t->n_states % 2 == 0;
+    for (int32_t i = 0; ok && i < 2 * t->n_states; i++) ok = t->next[i] >= 0 && t->next[i] < t->n_states;
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "trellis must be [n_states, 2] (2 to 16 states) with entries in [0, n_states)");
+        return 0;
+    }
+    *out = t;
+    return 1;
+}
+
 /* Grids finest first, each (ceil of) half the one before: the parents' layout needs it. */
 static int get_levels(buffers *b, PyObject *list, int writable, lc_pyramid *p, int32_t *heights,
                       int32_t *widths, int32_t **data, size_t *total) {
@@ -91,16 +109,18 @@ static int get_levels(buffers *b, PyObject *list, int writable, lc_pyramid *p, i
 }
 
 static PyObject *symbols(PyObject *self, PyObject *args) {
-    PyObject *net, *list, *out_symbols, *out_indexes;
-    if (!PyArg_ParseTuple(args, "OOOO:symbols", &net, &list, &out_symbols, &out_indexes)) return NULL;
+    PyObject *net, *list, *out_symbols, *out_indexes, *trellis = Py_None;
+    if (!PyArg_ParseTuple(args, "OOOO|O:symbols", &net, &list, &out_symbols, &out_indexes, &trellis)) return NULL;
     buffers b = {.held = 0};
     lc_arm a;
+    lc_arm_trellis tr;
+    const lc_arm_trellis *trp;
     lc_pyramid p;
     int32_t heights[MAX_LEVELS], widths[MAX_LEVELS], *data[MAX_LEVELS];
     size_t total;
     Py_buffer *s, *i;
-    if (!get_arm(&b, net, &a) || !get_levels(&b, list, 0, &p, heights, widths, data, &total) ||
-        !(s = get_int32(&b, out_symbols, "symbols", 1, 1)) || !(i = get_int32(&b, out_indexes, "indexes", 1, 1))) {
+    if (!get_arm(&b, net, &a) || !get_trellis(&b, trellis, &tr, &trp) ||
+        !get_levels(&b, list, 0, &p, heights, widths, data, &total) || !(s = get_int32(&b, out_symbols, "symbols", 1, 1)) || !(i = get_int32(&b, out_indexes, "indexes", 1, 1))) {
         release(&b);
         return NULL;
     }
@@ -116,26 +136,32 @@ static PyObject *symbols(PyObject *self, PyObject *args) {
                                     LC_ARM_LATENT_MAX);
             }
     lc_status st;
+    size_t at;
     Py_BEGIN_ALLOW_THREADS
-    st = lc_arm_symbols(&a, &p, (const int32_t *const *)data, s->buf, i->buf);
+    st = lc_arm_symbols(&a, &p, trp, (const int32_t *const *)data, s->buf, i->buf, &at);
     Py_END_ALLOW_THREADS
     release(&b);
+    if (st == LC_ERR_INDEX)
+        return PyErr_Format(PyExc_ValueError, "latent %zu (in coding order) is not on its trellis state's quantizer", at);
     if (st != LC_OK) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
 
 static PyObject *decode(PyObject *self, PyObject *args) {
     Py_buffer stream;
-    PyObject *net, *list, *cdfs, *lengths, *offsets;
-    if (!PyArg_ParseTuple(args, "y*OOOOO:decode", &stream, &net, &list, &cdfs, &lengths, &offsets)) return NULL;
+    PyObject *net, *list, *cdfs, *lengths, *offsets, *trellis = Py_None;
+    if (!PyArg_ParseTuple(args, "y*OOOOO|O:decode", &stream, &net, &list, &cdfs, &lengths, &offsets, &trellis))
+        return NULL;
     buffers b = {.held = 0};
     b.view[b.held++] = stream;
     lc_arm a;
+    lc_arm_trellis tr;
+    const lc_arm_trellis *trp;
     lc_pyramid p;
     int32_t heights[MAX_LEVELS], widths[MAX_LEVELS], *data[MAX_LEVELS];
     size_t total;
     Py_buffer *c, *n, *o;
-    if (!get_arm(&b, net, &a) || !get_levels(&b, list, 1, &p, heights, widths, data, &total) ||
+    if (!get_arm(&b, net, &a) || !get_trellis(&b, trellis, &tr, &trp) || !get_levels(&b, list, 1, &p, heights, widths, data, &total) ||
         !(c = get_int32(&b, cdfs, "cdfs", 2, 0)) || !(n = get_int32(&b, lengths, "cdf_lengths", 1, 0)) ||
         !(o = get_int32(&b, offsets, "offsets", 1, 0))) {
         release(&b);
@@ -155,7 +181,7 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     lc_status st = lc_decoder_feed(&d, stream.buf, (size_t)stream.len, 1);
     if (st == LC_OK) {
         Py_BEGIN_ALLOW_THREADS
-        st = lc_arm_decode(&a, &p, &d, &t, data, &at, &offset);
+        st = lc_arm_decode(&a, &p, trp, &d, &t, data, &at, &offset);
         Py_END_ALLOW_THREADS
     }
     lc_decoder_free(&d);
@@ -230,8 +256,9 @@ static PyObject *float_bits(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"symbols", symbols, METH_VARARGS,
-     "symbols(net, levels, out_symbols, out_indexes): each latent's symbol and table index, coarsest grid first"},
-    {"decode", decode, METH_VARARGS, "decode(data, net, levels_out, cdfs, cdf_lengths, offsets)"},
+     "symbols(net, levels, out_symbols, out_indexes, trellis=None): each latent's symbol and table index, "
+     "coarsest grid first"},
+    {"decode", decode, METH_VARARGS, "decode(data, net, levels_out, cdfs, cdf_lengths, offsets, trellis=None)"},
     {"float_bits", float_bits, METH_VARARGS,
      "float_bits(n_in, hidden, x, y, params, grad_x, grad_y, grad_params, log_scale_min, log_scale_max, "
      "probability_min, threads) -> bits: the float model's training step, gradients written in place"},
