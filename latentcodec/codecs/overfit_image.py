@@ -157,6 +157,11 @@ class OverfitImage(nn.Module):
         self.upsampling = nn.Parameter(torch.tensor(BICUBIC).repeat(LEVELS - 1, 1))
         self.synthesis = Synthesis(size.synthesis, channels)
         self.coded: list[Tensor] | None = None  # the final grids, once chosen
+        self.on_q1: list[Tensor] | None = None  # which coded latents lie on Q1, when trellis-coded
+        # When the grids will be trellis-coded, the synthesis trains on noisy latents (y + U(-1/2, 1/2))
+        # rather than soft-rounded ones: TCQ's reconstructions follow y more closely than rounding does,
+        # which helps only if the synthesis has learned what lies between the integers.
+        self.noisy_synthesis = False
 
     def quantized_latents(self) -> list[Tensor]:
         if self.coded is not None:
@@ -192,7 +197,10 @@ class OverfitImage(nn.Module):
     def forward(self) -> tuple[Tensor, Tensor]:
         """(image, bits of the latents)."""
         grids = self.quantized_latents()
-        return self.decode(grids), self.arm.bits(grids)
+        shown = grids
+        if self.noisy_synthesis and self.coded is None:
+            shown = [y + torch.rand_like(y) - 0.5 for y in self.scaled_latents()]
+        return self.decode(shown), self.arm.bits(grids, self.on_q1)
 
     def float_modules(self) -> dict[str, list[nn.Parameter]]:
         """The float-coded parameter groups, each with its own power-of-two step."""
@@ -255,6 +263,7 @@ def fit(image: Tensor, lmbda: float, size: DecoderSize, effort: EncoderEffort, s
         best, best_loss = None, float("inf")
         for _ in range(effort.candidates):
             model = OverfitImage(h, w, c, size).to(image.device).train()
+            model.noisy_synthesis = trellis is not None
             loss = run(model, effort.warmup, LEARNING_RATE, anneal=False, bar=bar, cosine=False)
             if best is None or loss < best_loss:
                 best, best_loss = model, loss
@@ -262,6 +271,7 @@ def fit(image: Tensor, lmbda: float, size: DecoderSize, effort: EncoderEffort, s
         # final phase: the networks learn the coded grids, which stay fixed (a straight-through
         # gradient moving the latents costs far more rate than it saves distortion)
         best.coded = best.hard_grids(trellis)
+        best.on_q1 = None if trellis is None else [trellis.on_q1(g) for g in best.coded]
         best.latents.requires_grad_(False)
         run(best, effort.final, FINAL_LEARNING_RATE, anneal=False, bar=bar)
     return best.eval()
@@ -319,6 +329,11 @@ def _latent_bits(net: np.ndarray, grids: list[np.ndarray], machine: np.ndarray |
     return float(arm.shipped_tables().information_bits(symbols, indexes).sum())
 
 
+def _grid_units(machine: np.ndarray | None) -> int:
+    """Coded integers per latent unit: trellis-coded grids lie on Z/2, so they go to the coder doubled."""
+    return 1 if machine is None else 2
+
+
 def _arm_groups(net: np.ndarray, size: DecoderSize) -> list[np.ndarray]:
     """The integer ARM split into its six tensors (weights and biases per layer)."""
     n_in, h = size.n_context + arm.PARENTS, size.hidden
@@ -333,7 +348,7 @@ def quantize_network(model: OverfitImage, image: Tensor, lmbda: float, size: Dec
     Returns the steps and integer parameters that the stream carries; with a
     trellis ``machine`` the grids are trellis-coded and go to the coder doubled."""
     n_pixels = image.shape[1] * image.shape[2]
-    units = 1 if machine is None else 2
+    units = _grid_units(machine)
     with torch.no_grad():
         grids = [(g * units).to(torch.int32).cpu().numpy() for g in model.quantized_latents()]
 
@@ -443,7 +458,7 @@ class OverfitImageCodec(Codec):
         except ValueError as e:
             raise BitstreamError(f"the stream's probability model is invalid: {e}") from None
         grids = arm.decode(latents, net, model.shapes, machine)
-        units = 1 if machine is None else 2
+        units = _grid_units(machine)
         with torch.no_grad():
             x = model.decode([torch.from_numpy(g).float() / units for g in grids]).clamp(0, 1)
         image = x[0].mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()

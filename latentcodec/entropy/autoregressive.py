@@ -89,6 +89,15 @@ def contexts(grids: list[Tensor], n_context: int) -> list[Tensor]:
     return out
 
 
+def trellis_index(v: Tensor, on_q1: Tensor) -> Tensor:
+    """A trellis-coded latent's index, or the mean it is coded under, from
+    its value or the model's mean: unchanged on Q0 = Z, ``v + clamp(v, -1/2,
+    1/2)`` on Q1 = {0, +-1/2, +-3/2, ...} (which maps Q1's points to the
+    integers and its cells' edges to the half-integers). The C model does
+    the same in 1/16 (``lc_arm_trellis``)."""
+    return torch.where(on_q1, v + v.clamp(-0.5, 0.5), v)
+
+
 class AutoregressiveModel(nn.Module):
     """Mean and log scale of each latent from its context: input -> hidden
     (ReLU), a residual ReLU layer, -> (mean, log scale). The integer model
@@ -114,20 +123,24 @@ class AutoregressiveModel(nn.Module):
         mean, log_scale = self.layers[2](h1).unbind(-1)
         return mean, log_scale
 
-    def bits(self, grids: list[Tensor]) -> Tensor:
-        """Total -log2 p of (soft- or hard-) rounded grids, finest first. On
-        the CPU the C step (:class:`_FusedBits`) computes it and its gradients."""
+    def bits(self, grids: list[Tensor], on_q1: list[Tensor] | None = None) -> Tensor:
+        """Total -log2 p of (soft- or hard-) rounded grids, finest first; with
+        ``on_q1`` (a mask per grid) the grids are trellis-coded (see
+        :func:`trellis_index`). On the CPU the C step (:class:`_FusedBits`)
+        computes plain grids' bits and their gradients."""
         total = grids[0].new_zeros(())
-        fused = grids[0].device.type == "cpu" and grids[0].dtype == torch.float32
-        for x, y in zip(contexts(grids, self.n_context), grids):
+        fused = on_q1 is None and grids[0].device.type == "cpu" and grids[0].dtype == torch.float32
+        for i, (x, y) in enumerate(zip(contexts(grids, self.n_context), grids)):
             total = total + (_FusedBits.apply(x, y.reshape(-1), *self.parameters()) if fused
-                             else self.reference_bits(x, y.reshape(-1)))
+                             else self.reference_bits(x, y.reshape(-1), None if on_q1 is None else on_q1[i].reshape(-1)))
         return total
 
-    def reference_bits(self, x: Tensor, y: Tensor) -> Tensor:
+    def reference_bits(self, x: Tensor, y: Tensor, on_q1: Tensor | None = None) -> Tensor:
         """-log2 p of latents ``y`` given their contexts ``x`` [n_in, n], in PyTorch."""
         mean, log_scale = self(x.T)
         scale = log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).exp()
+        if on_q1 is not None:
+            y, mean = trellis_index(y, on_q1), trellis_index(mean, on_q1)
         v = y - mean
         cdf = FAMILIES["laplace"].cdf
         p = cdf((v + 0.5) / scale) - cdf((v - 0.5) / scale)

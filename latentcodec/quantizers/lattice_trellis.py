@@ -3,13 +3,13 @@
 :class:`~latentcodec.quantizers.trellis.TrellisQuantizer` places its two
 quantizers around each latent's mean, which an autoregressive model only
 knows once the latents before it are chosen. Here the quantizers are fixed
-lattices instead, Q0 = Z and Q1 = Z + 1/2 (classic TCQ on Z/2, cells of width
-1 in both), switched by the same state machines. A reconstruction then does
+lattices instead, switched by the same state machines: dependent
+quantization as in VVC, Q0 = Z and Q1 = {0, +-1/2, +-3/2, ...}, both holding
+zero so that a run of zeros is cheap in every state. A reconstruction does
 not depend on the mean, so the Viterbi search (in C, ``csrc/lattice_trellis.c``)
 can take means and scales from a pre-pass while the coder codes the chosen
 values under the exact means (``latentcodec.entropy.autoregressive``): a stale
-mean costs rate, never synchronisation. Q1 has no zero, so at low rates
-the search must spend bits to keep the path in Q0's states.
+mean costs rate, never synchronisation.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from latentcodec.quantizers.trellis import STATE_MACHINES
 class LatticeTrellisQuantizer:
     """``quantize(y, mean, scale)`` -> reconstructions (multiples of 1/2)
     minimizing ``(y - r)^2 + lmbda * bits`` along one raster-order path that
-    starts in state 0."""
+    starts in state 0; state s quantizes with Q(s & 1)."""
 
     name = "tcq"
 
@@ -40,6 +40,17 @@ class LatticeTrellisQuantizer:
     def machine(self) -> np.ndarray:
         """[states, 2]: the next state after an even / odd index."""
         return STATE_MACHINES[self.states]
+
+    def on_q1(self, r: Tensor) -> Tensor:
+        """Which of the reconstructions ``r`` (one raster-order path from state
+        0) lie on Q1: the state before each is fixed by the indices before it."""
+        machine, state, out = self.machine.tolist(), 0, []
+        for t in torch.round(2 * r).to(torch.int64).reshape(-1).tolist():
+            q = state & 1
+            k = (t + max(-1, min(1, t))) // 2 if q else t // 2
+            out.append(q)
+            state = machine[state][k & 1]
+        return torch.tensor(out, dtype=torch.bool, device=r.device).view_as(r)
 
     def quantize(self, y: Tensor, mean: Tensor, scale: Tensor) -> Tensor:
         """The chosen reconstructions, shaped like ``y``; |2r| <= limit."""

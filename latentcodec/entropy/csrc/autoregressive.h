@@ -54,12 +54,13 @@ typedef struct {
     const int32_t *heights, *widths;
 } lc_pyramid;
 
-/* Trellis-coded latents (classic TCQ on the lattice Z/2): a latent coded in
- * state s lies on quantizer s & 1, Q0 = Z or Q1 = Z + 1/2; its index
- * k = floor(value) is coded under the model's mean minus (s & 1) / 2, and the
- * state moves to next[2 s + (k & 1)]. Each grid starts in state 0. With a
- * trellis, levels hold twice each latent (and the model's first layer reads
- * them so); NULL codes plain integers. */
+/* Trellis-coded latents (dependent quantization on the lattice Z/2): a
+ * latent coded in state s lies on quantizer s & 1, Q0 = Z or
+ * Q1 = {0, +-1/2, +-3/2, ...}. Its index k (the value on Q0; on Q1 the value
+ * plus its clamp to [-1/2, 1/2]) is coded under the model's mean mapped the
+ * same way, and the state moves to next[2 s + (k & 1)]. Each grid starts in
+ * state 0. With a trellis, levels hold twice each latent (and the model's
+ * first layer reads them so); NULL codes plain integers. */
 typedef struct {
     int32_t n_states;
     const int32_t *next;

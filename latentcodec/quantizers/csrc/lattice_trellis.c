@@ -4,8 +4,10 @@
 #include <math.h>
 #include <stdlib.h>
 
-static double laplace_bits(double r, double mean, double scale) {
-    const double a = (r - 0.5 - mean) / scale, b = (r + 0.5 - mean) / scale;
+static double clamp_half(double v) { return v < -0.5 ? -0.5 : v > 0.5 ? 0.5 : v; }
+
+static double laplace_bits(int32_t k, double mean, double scale) {
+    const double a = (k - 0.5 - mean) / scale, b = (k + 0.5 - mean) / scale;
     double p;
     if (b <= 0) p = 0.5 * (exp(b) - exp(a));
     else if (a >= 0) p = 0.5 * (exp(-a) - exp(-b));
@@ -30,20 +32,17 @@ int lc_lattice_trellis_search(const float *y, const float *mean, const float *sc
         for (int32_t s = 0; s < S; s++) {
             if (cost[s] == INFINITY) continue;
             const int32_t q = m->quantizer[s];
-            for (int32_t parity = 0; parity < 2; parity++) {
-                /* the subset's points are 2j + parity + q/2; try the two around y */
-                const double base = parity + 0.5 * q, j0 = floor((y[i] - base) / 2);
-                const int32_t to = m->next[2 * s + parity];
-                for (int32_t dj = 0; dj < 2; dj++) {
-                    const double r = 2 * (j0 + dj) + base;
-                    const int32_t t = (int32_t)lrint(2 * r);
-                    if (t < -limit || t > limit) continue;
-                    const double c = cost[s] + (y[i] - r) * (y[i] - r) + lambda * laplace_bits(r, mean[i], scale[i]);
-                    if (c < next_cost[to]) {
-                        next_cost[to] = c;
-                        from[i * S + to] = (int8_t)s;
-                        choice[i * S + to] = t;
-                    }
+            const double k_of_y = y[i] + (q ? clamp_half(y[i]) : 0), k_mean = mean[i] + (q ? clamp_half(mean[i]) : 0);
+            /* the two indices of each parity around y's index */
+            for (int32_t k = (int32_t)floor(k_of_y) - 1, end = k + 4; k < end; k++) {
+                const int32_t t = q ? 2 * k - (k > 0) + (k < 0) : 2 * k; /* twice the reconstruction */
+                if (t < -limit || t > limit) continue;
+                const double r = 0.5 * t, c = cost[s] + (y[i] - r) * (y[i] - r) + lambda * laplace_bits(k, k_mean, scale[i]);
+                const int32_t to = m->next[2 * s + (k & 1)];
+                if (c < next_cost[to]) {
+                    next_cost[to] = c;
+                    from[i * S + to] = (int8_t)s;
+                    choice[i * S + to] = t;
                 }
             }
         }
