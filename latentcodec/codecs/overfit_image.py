@@ -181,8 +181,7 @@ class OverfitImage(nn.Module):
         for _ in range(2 if trellis else 0):
             searched = []
             for x, y in zip(arm.contexts(grids, self.arm.n_context), scaled):
-                mean, log_scale = self.arm(x.T)
-                scale = log_scale.clamp(arm.LOG_SCALE_MIN, arm.LOG_SCALE_MAX).exp()
+                mean, scale = self.arm.mean_scale(x)
                 searched.append(trellis.quantize(y, mean.view_as(y), scale.view_as(y)))
             grids = searched
         return grids

@@ -135,10 +135,14 @@ class AutoregressiveModel(nn.Module):
                              else self.reference_bits(x, y.reshape(-1), None if on_q1 is None else on_q1[i].reshape(-1)))
         return total
 
+    def mean_scale(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Each latent's mean and scale (clamped to the tables' range) from its contexts ``x`` [n_in, n]."""
+        mean, log_scale = self(x.T)
+        return mean, log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).exp()
+
     def reference_bits(self, x: Tensor, y: Tensor, on_q1: Tensor | None = None) -> Tensor:
         """-log2 p of latents ``y`` given their contexts ``x`` [n_in, n], in PyTorch."""
-        mean, log_scale = self(x.T)
-        scale = log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).exp()
+        mean, scale = self.mean_scale(x)
         if on_q1 is not None:
             y, mean = trellis_index(y, on_q1), trellis_index(mean, on_q1)
         v = y - mean

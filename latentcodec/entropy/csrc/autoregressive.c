@@ -78,12 +78,10 @@ static inline int32_t table_of(int32_t mu16, int32_t s, int32_t *mean) {
     return (mu16 - *mean * 16) * LC_ARM_SCALES + s;
 }
 
-static inline int32_t clamp1(int64_t v) { return v < -1 ? -1 : v > 1 ? 1 : (int32_t)v; }
+static inline int32_t clamp_to(int64_t v, int32_t bound) { return v < -bound ? -bound : v > bound ? bound : (int32_t)v; }
 
 /* A trellis index's mean (in 1/16) on quantizer q: see lc_arm_trellis. */
-static inline int32_t trellis_mean(int32_t mu16, int32_t q) {
-    return q ? mu16 + (mu16 < -8 ? -8 : mu16 > 8 ? 8 : mu16) : mu16;
-}
+static inline int32_t trellis_mean(int32_t mu16, int32_t q) { return q ? mu16 + clamp_to(mu16, 8) : mu16; }
 
 /* Grids with a zero border: neighbours and parents need no bounds checks. */
 typedef struct {
@@ -155,7 +153,7 @@ lc_status lc_arm_symbols(const lc_arm *a, const lc_pyramid *p, const lc_arm_trel
                         break;
                     }
                     mu16 = trellis_mean(mu16, q);
-                    value = q ? (value + clamp1(value)) / 2 : value / 2; /* the index */
+                    value = q ? (value + clamp_to(value, 1)) / 2 : value / 2; /* the index */
                     state = tr->next[2 * state + (value & 1)];
                 }
                 indexes[n] = table_of(mu16, s, &mean);
@@ -189,7 +187,7 @@ lc_status lc_arm_decode(const lc_arm *a, const lc_pyramid *p, const lc_arm_trell
                 const int32_t index = table_of(tr ? trellis_mean(mu16, q) : mu16, s, &mean);
                 status = lc_decode(d, &symbol, &index, 1, t, &unused, byte_offset);
                 if (status != LC_OK) break;
-                const int64_t k = (int64_t)symbol + mean, value = !tr ? k : q ? 2 * k - clamp1(k) : 2 * k;
+                const int64_t k = (int64_t)symbol + mean, value = !tr ? k : q ? 2 * k - clamp_to(k, 1) : 2 * k;
                 if (value < -LC_ARM_LATENT_MAX || value > LC_ARM_LATENT_MAX) {
                     status = LC_ERR_CORRUPT;
                     break;
